@@ -1,0 +1,58 @@
+"""interlink: services that talk in every interaction style, over real brokers.
+
+    import interlink
+    from interlink import Service, Context
+
+    greeter = Service("greeter")
+
+    @greeter.endpoint("greeter.hello")
+    async def hello(name: str, ctx: Context) -> str:
+        return f"hello, {name}"
+
+    async with interlink.connect("memory://demo") as bus:
+        await bus.serve(greeter)
+        assert await bus.request("greeter.hello", "ada") == "hello, ada"
+"""
+
+from interlink._app import App
+from interlink._bus import Bus, Instance
+from interlink._connect import connect
+from interlink._context import Context, Reply
+from interlink._errors import (
+    BrokerError,
+    ConnectionLost,
+    InterlinkError,
+    NoResponders,
+    Overloaded,
+    RemoteError,
+    RequestTimeout,
+    ServiceError,
+    SubjectError,
+    ValidationError,
+)
+from interlink._service import Delivery, Service
+from interlink.transports.memory import MemoryTransport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "BrokerError",
+    "Bus",
+    "ConnectionLost",
+    "Context",
+    "Delivery",
+    "Instance",
+    "InterlinkError",
+    "MemoryTransport",
+    "NoResponders",
+    "Overloaded",
+    "RemoteError",
+    "Reply",
+    "RequestTimeout",
+    "Service",
+    "ServiceError",
+    "SubjectError",
+    "ValidationError",
+    "connect",
+]

@@ -1,0 +1,257 @@
+"""The Bus: binds services to a transport and offers the five styles.
+
+Outbound calls build the envelope (ids, sender, deadline, trace) and hand bytes
+to the transport; inbound messages go through one Dispatcher per handler.
+Every style is written here once, over the transport interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from interlink import _headers as h
+from interlink._codec import Codec
+from interlink._context import Context, Reply
+from interlink._dispatch import Dispatcher
+from interlink._errors import RemoteError, RequestTimeout, ValidationError
+from interlink._service import Service
+from interlink._subjects import check_subject
+from interlink.transports.base import Binding, Message, Subscription, Transport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger("interlink")
+
+
+class Instance:
+    """One running instance of a service on a bus."""
+
+    def __init__(self, service: Service, instance_id: str, subscriptions: list[Subscription]) -> None:
+        self.service = service
+        self.id = instance_id
+        self._subscriptions = subscriptions
+
+    async def stop(self) -> None:
+        """Stop taking messages; those in flight finish (unsettled ones go back to the broker)."""
+        subs, self._subscriptions = self._subscriptions, []
+        await asyncio.gather(*(s.stop() for s in subs), return_exceptions=True)
+
+
+class Bus:
+    """A connection to a broker, serving services and sending in every style.
+
+    Use as ``async with interlink.connect(url) as bus:``; ``await bus.start()``
+    and ``await bus.close()`` do the same by hand.
+    """
+
+    def __init__(self, transport: Transport, *, format: str = "json", name: str = "client",
+                 on_close: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
+        self.transport = transport
+        self.codec = Codec(format)
+        self.name = name
+        self.instances: list[Instance] = []
+        self._on_close = on_close
+        self._inbox: str | None = None
+        self._gathers: dict[str, asyncio.Queue[Message]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self._closed = False
+
+    async def start(self) -> Bus:
+        if not self._started:
+            self._started = True
+            await self.transport.start()
+        return self
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop every instance (in-flight handlers get ``grace`` seconds), then disconnect."""
+        if self._closed:
+            return
+        self._closed = True
+        instances, self.instances = self.instances, []
+        try:
+            await asyncio.wait_for(asyncio.gather(*(i.stop() for i in instances)), grace)
+        except TimeoutError:
+            log.warning("bus %s: handlers still running after %.1fs grace; closing anyway", self.name, grace)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        try:
+            await self.transport.close()
+        finally:
+            if self._on_close is not None:
+                await self._on_close()
+
+    async def __aenter__(self) -> Bus:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __await__(self) -> Any:
+        return self.start().__await__()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, kept alive until done."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- serving -----------------------------------------------------------
+
+    async def serve(self, service: Service) -> Instance:
+        """Start one instance of ``service``; returns once its subscriptions are live."""
+        await self.start()
+        instance_id = f"{service.name}-{uuid.uuid4().hex[:8]}"
+        subscriptions: list[Subscription] = []
+        instance = Instance(service, instance_id, subscriptions)
+        try:
+            for spec in service.handlers:
+                d = spec.delivery
+                binding = Binding(
+                    spec.kind, spec.subject,
+                    group=None if spec.broadcast else service.name,
+                    durable=d.durable and not spec.broadcast, name=service.name,
+                    max_inflight=d.max_concurrency, ack_wait=d.ack_wait,
+                )
+                dispatcher = Dispatcher(self, service.name, instance_id, spec)
+                subscriptions.append(await self.transport.consume(binding, dispatcher))
+        except BaseException:
+            await instance.stop()
+            raise
+        self.instances.append(instance)
+        return instance
+
+    # -- the five styles ---------------------------------------------------
+
+    def _envelope(self, subject: str, body: Any, parent: Context | None,
+                  extra: dict[str, str] | None, timeout: float | None = None) -> Message:
+        check_subject(subject)
+        message_id = h.new_id()
+        headers = dict(extra) if extra else {}
+        headers[h.MESSAGE_ID] = message_id
+        headers[h.CONTENT_TYPE] = self.codec.content_type
+        if parent is not None:
+            incoming = parent.headers
+            headers[h.SENDER] = parent.service
+            headers[h.CORRELATION_ID] = incoming.get(h.CORRELATION_ID) or message_id
+            headers[h.TRACEPARENT] = h.new_traceparent(incoming.get(h.TRACEPARENT))
+            if h.DEADLINE in incoming:
+                headers[h.DEADLINE] = incoming[h.DEADLINE]
+        else:
+            headers[h.SENDER] = self.name
+            headers.setdefault(h.CORRELATION_ID, message_id)
+            headers[h.TRACEPARENT] = headers.get(h.TRACEPARENT) or h.new_traceparent()
+        if timeout is not None:
+            deadline = time.time() + timeout
+            inherited = headers.get(h.DEADLINE)
+            if inherited is None or float(inherited) > deadline:
+                headers[h.DEADLINE] = f"{deadline:.6f}"
+        payload = self.codec.encode(body)
+        if len(payload) > self.transport.max_payload:
+            raise ValidationError(
+                f"body of {len(payload)} bytes exceeds the broker's limit of {self.transport.max_payload}")
+        return Message(subject, payload, headers)
+
+    async def request(self, subject: str, body: Any = None, timeout: float = 5.0, *, reply_type: Any = Any,
+                      headers: dict[str, str] | None = None, parent: Context | None = None) -> Any:
+        """Request/response: send to one instance of the endpoint's service and wait for its reply."""
+        message = self._envelope(subject, body, parent, headers, timeout)
+        left = h.seconds_left(message.headers)
+        wait = timeout if left is None else min(timeout, left)
+        if wait <= 0:
+            raise RequestTimeout(f"no time left to request {subject!r} (deadline passed)")
+        reply = await self.transport.request(message, wait)
+        return self._decode_reply(reply, reply_type)
+
+    def _decode_reply(self, reply: Message, reply_type: Any) -> Any:
+        content_type = reply.headers.get(h.CONTENT_TYPE)
+        if h.ERROR in reply.headers:
+            raise RemoteError.from_wire(self.codec.decode(reply.body, Any, content_type))
+        return self.codec.decode(reply.body, reply_type, content_type)
+
+    async def notify(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                     parent: Context | None = None) -> str:
+        """Notification: one instance of the endpoint's service handles it; no reply."""
+        message = self._envelope(subject, body, parent, headers)
+        await self.transport.send(message)
+        return message.headers[h.MESSAGE_ID]
+
+    async def send(self, subject: str, body: Any = None, *, reply_to: str, headers: dict[str, str] | None = None,
+                   parent: Context | None = None) -> str:
+        """Request/async response: returns the correlation id; the reply is sent to the endpoint ``reply_to``.
+
+        Each send gets a correlation id of its own (its message id), so several
+        sends from one handler can be told apart when their replies come back.
+        """
+        check_subject(reply_to)
+        message = self._envelope(subject, body, parent, headers)
+        cid = message.headers[h.MESSAGE_ID]
+        message.headers[h.CORRELATION_ID] = cid
+        message.headers[h.REPLY_TO] = reply_to
+        await self.transport.send(message)
+        return cid
+
+    async def publish(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                      durable: bool = True, parent: Context | None = None) -> str:
+        """Publish/subscribe: one copy per subscribing service (per instance for broadcast)."""
+        message = self._envelope(subject, body, parent, headers)
+        await self.transport.publish(message, durable=durable)
+        return message.headers[h.MESSAGE_ID]
+
+    async def gather(self, subject: str, body: Any = None, within: float = 1.0, max_replies: int | None = None,
+                     *, reply_type: Any = Any, headers: dict[str, str] | None = None,
+                     parent: Context | None = None) -> list[Reply]:
+        """Publish/async responses: every reply that arrives within ``within`` seconds (or the first N)."""
+        return [r async for r in self.scatter(subject, body, within, max_replies, reply_type=reply_type,
+                                              headers=headers, parent=parent)]
+
+    async def scatter(self, subject: str, body: Any = None, within: float = 1.0, max_replies: int | None = None,
+                      *, reply_type: Any = Any, headers: dict[str, str] | None = None,
+                      parent: Context | None = None) -> AsyncIterator[Reply]:
+        """Like gather, yielding each reply as it arrives. A reply that cannot be decoded is skipped."""
+        inbox = await self._open_inbox()
+        message = self._envelope(subject, body, parent, headers, within)
+        message.headers[h.INBOX] = inbox
+        key = message.headers[h.MESSAGE_ID]
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._gathers[key] = queue
+        try:
+            await self.transport.publish(message, durable=False)
+            loop = asyncio.get_running_loop()
+            end = loop.time() + within
+            count = 0
+            while max_replies is None or count < max_replies:
+                left = end - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    reply = await asyncio.wait_for(queue.get(), left)
+                except TimeoutError:
+                    break
+                try:
+                    value = self._decode_reply(reply, reply_type)
+                except (RemoteError, ValidationError) as exc:
+                    log.warning("gather %s: skipped a reply from %s: %s", subject,
+                                reply.headers.get(h.SENDER, "?"), exc)
+                    continue
+                count += 1
+                yield Reply(value, reply.headers.get(h.SENDER, ""), reply.headers.get(h.INSTANCE, ""),
+                            reply.headers)
+        finally:
+            del self._gathers[key]
+
+    async def _open_inbox(self) -> str:
+        if self._inbox is None:
+            self._inbox = await self.transport.inbox(self._on_inbox)
+        return self._inbox
+
+    async def _on_inbox(self, message: Message) -> None:
+        queue = self._gathers.get(message.headers.get(h.REPLY_OF, ""))
+        if queue is not None:  # late replies to a finished gather are dropped
+            queue.put_nowait(message)

@@ -1,0 +1,193 @@
+"""Inbound side: one Dispatcher per handler of a served service instance.
+
+It decodes the body by its declared type, runs the handler (on the loop, or in
+a worker thread for plain ``def``), answers the way the message asks (request
+reply, async reply to an endpoint, gather reply), and settles durable
+deliveries: success acks; a failure is retried with backoff and jitter; after
+the last attempt, or at once for a body that cannot be decoded, the message is
+dead-lettered with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from interlink import _headers as h
+from interlink._context import Context
+from interlink._errors import RemoteError, ServiceError, ValidationError
+from interlink._service import HandlerSpec
+from interlink.transports.base import Message, Receipt
+
+if TYPE_CHECKING:
+    from interlink._bus import Bus
+
+log = logging.getLogger("interlink")
+
+SEEN_IDS = 10_000  # per idempotent handler and instance, in process memory
+
+
+class Dispatcher:
+    def __init__(self, bus: Bus, service: str, instance: str, spec: HandlerSpec) -> None:
+        self.bus = bus
+        self.service = service
+        self.instance = instance
+        self.spec = spec
+        self.seen: OrderedDict[str, None] | None = OrderedDict() if spec.delivery.idempotent else None
+
+    async def __call__(self, message: Message) -> None:
+        receipt = message.receipt
+        headers = message.headers
+        try:
+            body = self.bus.codec.decode(message.body, self.spec.body_type, headers.get(h.CONTENT_TYPE))
+        except ValidationError as exc:
+            await self._rejected(message, receipt, exc)
+            return
+        if self.seen is not None and self._duplicate(headers.get(h.MESSAGE_ID)):
+            if receipt is not None:
+                await receipt.ack()
+            return
+        ctx = Context(self.bus, self.service, self.instance, message.subject, headers, message.attempt)
+        keepalive = _KeepAlive(self.bus, receipt, self.spec.delivery.ack_wait / 2) if receipt is not None else None
+        try:
+            result = await self._run(body, ctx)
+        except ServiceError as exc:
+            await self._failed(message, receipt, RemoteError(exc.code, exc.message, self.service, exc.details),
+                               retry=False)
+        except Exception as exc:
+            log.exception("%s: handler %s failed on %s (attempt %d)", self.service, self.spec.name,
+                          message.subject, message.attempt)
+            await self._failed(message, receipt, RemoteError("internal", "internal error", self.service), retry=True,
+                               reason=f"{type(exc).__name__}: {exc}")
+        else:
+            await self._answer(message, result)
+            if receipt is not None:
+                await receipt.ack()
+        finally:
+            if keepalive is not None:
+                keepalive.cancel()
+
+    async def _run(self, body: Any, ctx: Context) -> Any:
+        spec = self.spec
+        if spec.is_async:
+            if spec.ctx_param is None:
+                return await spec.func(body)
+            return await spec.func(body, ctx)
+        args = (body,) if spec.ctx_param is None else (body, ctx)
+        return await asyncio.to_thread(spec.func, *args)
+
+    def _duplicate(self, message_id: str | None) -> bool:
+        seen = self.seen
+        if seen is None or not message_id:
+            return False
+        if message_id in seen:
+            seen.move_to_end(message_id)
+            return True
+        seen[message_id] = None
+        if len(seen) > SEEN_IDS:
+            seen.popitem(last=False)
+        return False
+
+    async def _answer(self, message: Message, result: Any) -> None:
+        headers = message.headers
+        if message.reply_to is not None:
+            await self.bus.transport.reply(message.reply_to, self._reply_message(message, result))
+        elif h.REPLY_TO in headers:
+            reply = self._reply_message(message, result)
+            reply.subject = headers[h.REPLY_TO]
+            await self.bus.transport.send(reply)
+        elif h.INBOX in headers and result is not None:
+            await self.bus.transport.reply(headers[h.INBOX], self._reply_message(message, result))
+
+    def _reply_message(self, message: Message, result: Any, error: RemoteError | None = None) -> Message:
+        incoming = message.headers
+        headers = {
+            h.MESSAGE_ID: h.new_id(),
+            h.CORRELATION_ID: incoming.get(h.CORRELATION_ID, ""),
+            h.SENDER: self.service,
+            h.INSTANCE: self.instance,
+            h.CONTENT_TYPE: self.bus.codec.content_type,
+        }
+        if h.MESSAGE_ID in incoming:
+            headers[h.REPLY_OF] = incoming[h.MESSAGE_ID]
+        if h.TRACEPARENT in incoming:
+            headers[h.TRACEPARENT] = incoming[h.TRACEPARENT]
+        if error is not None:
+            headers[h.ERROR] = error.code
+            body = self.bus.codec.encode(error.to_wire())
+        else:
+            try:
+                body = self.bus.codec.encode(result)
+            except ValidationError as exc:
+                log.error("%s: handler %s returned a body that cannot be encoded: %s",
+                          self.service, self.spec.name, exc)
+                headers[h.ERROR] = "internal"
+                body = self.bus.codec.encode(RemoteError("internal", "reply cannot be encoded", self.service)
+                                             .to_wire())
+        return Message(message.subject, body, headers)
+
+    async def _rejected(self, message: Message, receipt: Receipt | None, exc: ValidationError) -> None:
+        """A body that cannot be decoded or validated: answered or dead-lettered at once, never retried."""
+        log.warning("%s: rejected message on %s: %s", self.service, message.subject, exc)
+        error = RemoteError("invalid", str(exc), self.service)
+        await self._failed(message, receipt, error, retry=False, reason=str(exc))
+
+    async def _failed(self, message: Message, receipt: Receipt | None, error: RemoteError, *, retry: bool,
+                      reason: str | None = None) -> None:
+        headers = message.headers
+        if message.reply_to is not None:  # a request: the caller gets the error, no retry
+            await self.bus.transport.reply(message.reply_to, self._reply_message(message, None, error))
+            return
+        if receipt is None:
+            if h.INBOX in headers:
+                await self.bus.transport.reply(headers[h.INBOX], self._reply_message(message, None, error))
+            return
+        attempts = self.spec.delivery.max_attempts
+        if retry and message.attempt < attempts:
+            await receipt.nack(self._backoff(message.attempt))
+            return
+        if not retry and h.REPLY_TO in headers:
+            reply = self._reply_message(message, None, error)
+            reply.subject = headers[h.REPLY_TO]
+            await self.bus.transport.send(reply)
+        else:
+            await self.dead_letter(message, reason or f"{error.code}: {error.message}")
+        await receipt.ack()
+
+    def _backoff(self, attempt: int) -> float:
+        d = self.spec.delivery
+        delay: float = min(d.max_backoff, d.backoff * 2.0 ** (attempt - 1))
+        return delay * random.uniform(0.5, 1.0)
+
+    async def dead_letter(self, message: Message, reason: str) -> None:
+        headers = dict(message.headers)
+        headers[h.DEAD_SUBJECT] = message.subject
+        headers[h.DEAD_REASON] = reason[:1000]
+        headers[h.DEAD_ATTEMPTS] = str(message.attempt)
+        headers[h.DEAD_SERVICE] = self.service
+        headers[h.DEAD_KIND] = self.spec.kind
+        log.error("%s: dead-lettered message %s on %s after %d attempt(s): %s", self.service,
+                  headers.get(h.MESSAGE_ID, "?"), message.subject, message.attempt, reason)
+        await self.bus.transport.dead_letter(Message(message.subject, message.body, headers))
+
+
+class _KeepAlive:
+    """Tells the broker a long handler is still working, every ``every`` seconds."""
+
+    __slots__ = ("_bus", "_every", "_handle", "_receipt")
+
+    def __init__(self, bus: Bus, receipt: Receipt, every: float) -> None:
+        self._bus = bus
+        self._receipt = receipt
+        self._every = every
+        self._handle = asyncio.get_running_loop().call_later(every, self._tick)
+
+    def _tick(self) -> None:
+        self._bus.spawn(self._receipt.working())
+        self._handle = asyncio.get_running_loop().call_later(self._every, self._tick)
+
+    def cancel(self) -> None:
+        self._handle.cancel()

@@ -1,0 +1,57 @@
+"""Header names of the interlink envelope and helpers to build them.
+
+Every message carries a message id, a correlation id, the sending service,
+the reply channel where there is one, a deadline where there is one, and a W3C
+``traceparent``. Deadlines travel as absolute Unix time in seconds, so nested
+requests get at most the time left.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+MESSAGE_ID = "il-id"
+CORRELATION_ID = "il-cid"
+SENDER = "il-from"
+INSTANCE = "il-instance"
+REPLY_TO = "il-reply-to"  # an endpoint subject: request/async response
+INBOX = "il-inbox"  # a transport inbox address: publish/async responses
+REPLY_OF = "il-re"  # the message id a reply answers
+DEADLINE = "il-deadline"
+ERROR = "il-error"
+CONTENT_TYPE = "content-type"
+TRACEPARENT = "traceparent"
+# dead letters
+DEAD_SUBJECT = "il-dead-subject"
+DEAD_REASON = "il-dead-reason"
+DEAD_ATTEMPTS = "il-dead-attempts"
+DEAD_SERVICE = "il-dead-service"
+DEAD_KIND = "il-dead-kind"  # "endpoint" (replayed with send) or "subscription" (replayed with publish)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_traceparent(parent: str | None = None) -> str:
+    """Continue the trace of ``parent`` (a new span id) or start a new trace."""
+    span = os.urandom(8).hex()
+    if parent and len(parent) == 55 and parent[2] == "-":
+        return f"00-{parent[3:35]}-{span}-{parent[53:55]}"
+    return f"00-{os.urandom(16).hex()}-{span}-01"
+
+
+def deadline_in(seconds: float) -> str:
+    return f"{time.time() + seconds:.6f}"
+
+
+def seconds_left(headers: dict[str, str]) -> float | None:
+    raw = headers.get(DEADLINE)
+    if raw is None:
+        return None
+    try:
+        return float(raw) - time.time()
+    except ValueError:
+        return None

@@ -1,0 +1,144 @@
+"""Services as plain declarations: a name, a version, and decorated handlers.
+
+    passenger = Service("passenger", version="1.0.0")
+
+    @passenger.endpoint("passenger.verify")
+    async def verify(req: VerifyPassenger, ctx: Context) -> PassengerStatus: ...
+
+    @passenger.subscribe("trip.*")
+    def on_trip(event: dict) -> None: ...      # plain def: runs in a worker thread
+
+A declaration does nothing by itself; ``bus.serve(service)`` binds it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, get_type_hints
+
+from interlink._subjects import check_name, check_pattern, check_subject
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a handler receives messages (the defaults suit most handlers).
+
+    max_concurrency: messages handled at once by one instance (also the prefetch).
+    max_attempts:    deliveries of a failing async message before it is dead-lettered.
+    backoff:         first retry delay in seconds; doubles per attempt, with jitter.
+    max_backoff:     the cap of the retry delay.
+    durable:         at-least-once (stored while the service is down) where the transport can.
+    idempotent:      drop redeliveries of a message id already handled by this instance.
+    ack_wait:        seconds without progress before the broker redelivers.
+    """
+
+    max_concurrency: int = 64
+    max_attempts: int = 5
+    backoff: float = 0.2
+    max_backoff: float = 10.0
+    durable: bool = True
+    idempotent: bool = False
+    ack_wait: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.backoff < 0 or self.max_backoff < 0:
+            raise ValueError("backoff must not be negative")
+        if self.ack_wait <= 0:
+            raise ValueError("ack_wait must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    kind: Literal["endpoint", "subscription"]
+    subject: str
+    func: Callable[..., Any]
+    body_type: Any
+    ctx_param: str | None
+    is_async: bool
+    broadcast: bool
+    delivery: Delivery
+
+    @property
+    def name(self) -> str:
+        return getattr(self.func, "__qualname__", repr(self.func))
+
+
+class Service:
+    """A named group of handlers; every bus that serves it runs one instance.
+
+    The name is the queue group of its instances and must be a valid subject token.
+    """
+
+    def __init__(self, name: str, version: str = "0.0.0") -> None:
+        self.name = check_name(name)
+        self.version = version
+        self.handlers: list[HandlerSpec] = []
+
+    def __repr__(self) -> str:
+        return f"Service({self.name!r}, version={self.version!r})"
+
+    def endpoint(self, subject: str, **delivery: Any) -> Callable[[F], F]:
+        """Point-to-point: requests, notifications and sends to the exact ``subject``.
+
+        The return value is the reply (dropped for notifications). Keyword
+        options are those of :class:`Delivery`.
+        """
+        check_subject(subject)
+        return self._declare("endpoint", subject, False, Delivery(**delivery))
+
+    def subscribe(self, pattern: str, *, broadcast: bool = False, **delivery: Any) -> Callable[[F], F]:
+        """Publish-subscribe: one copy per service (balanced), or per instance with ``broadcast=True``.
+
+        A non-None return value is sent back to a ``gather``/``scatter`` caller.
+        Broadcast subscriptions are live-only: an instance gets what is published while it runs.
+        """
+        check_pattern(pattern)
+        options = Delivery(**delivery)
+        if broadcast and options.durable:
+            options = Delivery(**{**_fields(options), "durable": False})
+        return self._declare("subscription", pattern, broadcast, options)
+
+    def _declare(self, kind: Literal["endpoint", "subscription"], subject: str, broadcast: bool,
+                 delivery: Delivery) -> Callable[[F], F]:
+        if kind == "endpoint" and any(h.kind == "endpoint" and h.subject == subject for h in self.handlers):
+            raise ValueError(f"{self.name}: endpoint {subject!r} is declared twice")
+
+        def register(func: F) -> F:
+            body_type, ctx_param = _signature(func)
+            self.handlers.append(HandlerSpec(
+                kind, subject, func, body_type, ctx_param,
+                inspect.iscoroutinefunction(func), broadcast, delivery,
+            ))
+            return func
+
+        return register
+
+
+def _fields(delivery: Delivery) -> dict[str, Any]:
+    return {name: getattr(delivery, name) for name in Delivery.__dataclass_fields__}
+
+
+def _signature(func: Callable[..., Any]) -> tuple[Any, str | None]:
+    """The body type (annotation of the first parameter) and the name of the ctx parameter."""
+    from interlink._context import Context
+
+    params = list(inspect.signature(func).parameters.values())
+    if not params or len(params) > 2:
+        raise TypeError(f"handler {func.__qualname__} must take (body) or (body, ctx)")
+    try:
+        hints = get_type_hints(func)
+    except Exception:  # unresolvable forward references: fall back to raw JSON values
+        hints = {}
+    body_type = hints.get(params[0].name, Any)
+    ctx_param = params[1].name if len(params) == 2 else None
+    if ctx_param is None and hints.get(params[0].name) is Context:
+        raise TypeError(f"handler {func.__qualname__}: the first parameter is the body, the second ctx")
+    return body_type, ctx_param

@@ -133,12 +133,29 @@ def _signature(func: Callable[..., Any]) -> tuple[Any, str | None]:
     params = list(inspect.signature(func).parameters.values())
     if not params or len(params) > 2:
         raise TypeError(f"handler {func.__qualname__} must take (body) or (body, ctx)")
-    try:
-        hints = get_type_hints(func)
-    except Exception:  # unresolvable forward references: fall back to raw JSON values
-        hints = {}
-    body_type = hints.get(params[0].name, Any)
+    body_type = _body_type(func, params[0])
     ctx_param = params[1].name if len(params) == 2 else None
-    if ctx_param is None and hints.get(params[0].name) is Context:
+    if ctx_param is None and body_type is Context:
         raise TypeError(f"handler {func.__qualname__}: the first parameter is the body, the second ctx")
     return body_type, ctx_param
+
+
+def _body_type(func: Callable[..., Any], param: inspect.Parameter) -> Any:
+    """Resolve the body annotation, string annotations included; refuse one that cannot be resolved
+    (silently decoding into raw JSON instead would hide the mistake until the first message)."""
+    annotation = param.annotation
+    if annotation is inspect.Parameter.empty:
+        return Any
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return get_type_hints(func).get(param.name, Any)
+    except Exception:
+        pass
+    closure = {name: cell.cell_contents for name, cell in
+               zip(func.__code__.co_freevars, getattr(func, "__closure__", None) or (), strict=False)}
+    try:
+        return eval(annotation, getattr(func, "__globals__", {}), closure)  # same as typing's own resolution
+    except Exception as exc:
+        raise TypeError(f"handler {func.__qualname__}: cannot resolve the body type {annotation!r} ({exc}); "
+                        "define the type at module level") from None

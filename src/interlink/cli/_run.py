@@ -1,0 +1,106 @@
+"""``interlink run MODULE:APP`` and ``interlink broker``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import interlink
+from interlink._app import App
+from interlink._embedded import NatsServer
+from interlink.cli._common import OK, USAGE, broker_url, console, errors
+
+
+def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="run the services of an App (MODULE:APP)")
+    p.add_argument("target", help="e.g. examples.taxi.app:app")
+    p.add_argument("--only", default="", help="comma-separated service names to run (default: all)")
+    p.add_argument("--instances", action="append", default=[], metavar="SERVICE=N",
+                   help="instances of a service (repeatable); default 1 each")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight handlers get at shutdown")
+    p.set_defaults(func=run)
+    p = sub.add_parser("broker", help="run the embedded NATS broker (JetStream) in the foreground")
+    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--store-dir", default=None, help="JetStream data directory (default: a temporary one)")
+    p.set_defaults(func=broker)
+
+
+def load_app(target: str) -> App:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise SystemExit(_usage(f"expected MODULE:APP, got {target!r}"))
+    if str(Path.cwd()) not in sys.path:  # like uvicorn: apps are found from the working directory
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(_usage(f"cannot import {module_name!r}: {exc}")) from None
+    app = getattr(module, attr, None)
+    if not isinstance(app, App):
+        raise SystemExit(_usage(f"{target!r} is not an interlink.App"))
+    return app
+
+
+def _usage(message: str) -> int:
+    errors.print(f"[bold red]error:[/] {message}")
+    return USAGE
+
+
+def parse_instances(items: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        name, _, number = item.partition("=")
+        if not number.isdigit() or int(number) < 1:
+            raise SystemExit(_usage(f"--instances takes SERVICE=N with N >= 1, got {item!r}"))
+        counts[name] = int(number)
+    return counts
+
+
+async def run(args: argparse.Namespace) -> int:
+    app = load_app(args.target)
+    only = [n for n in args.only.split(",") if n] or None
+    counts = parse_instances(args.instances)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with interlink.connect(broker_url(args.broker, embedded_ok=True), name=app.name) as bus:
+        running = await app.serve(bus, only=only, instances=counts)
+        if args.json:
+            from interlink.cli._common import print_json
+
+            print_json({"app": app.name, "instances": [i.id for i in running]})
+        else:
+            console.print(f"[bold green]{app.name}[/] running {len(running)} instance(s): "
+                          + ", ".join(i.id for i in running))
+        await stop.wait()
+        if not args.json:
+            console.print(f"[dim]stopping: in-flight handlers get {args.grace:.0f}s[/]")
+        await bus.close(grace=args.grace)
+    return OK
+
+
+async def broker(args: argparse.Namespace) -> int:
+    server = NatsServer(port=args.port or None, store_dir=args.store_dir)
+    await asyncio.to_thread(server.start)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.json:
+        from interlink.cli._common import print_json
+
+        print_json({"url": server.url, "store_dir": server.store_dir, "pid": os.getpid()})
+    else:
+        console.print(f"embedded broker (nats-server, JetStream) at [bold]{server.url}[/]")
+        console.print(f"[dim]export INTERLINK_BROKER={server.url}   # data in {server.store_dir}[/]")
+    try:
+        await stop.wait()
+    finally:
+        await asyncio.to_thread(server.cleanup)
+    return OK

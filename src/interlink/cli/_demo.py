@@ -20,7 +20,6 @@ from typing import Any
 from rich.table import Table
 
 import interlink
-from interlink import Context, Service
 from interlink.cli._common import FAILED, OK, broker_url, console, print_json
 
 
@@ -45,21 +44,16 @@ def _import_taxi() -> Any:
 
 async def demo(args: argparse.Namespace) -> int:
     taxi = _import_taxi()
-    from examples.taxi.messages import PhoneNotification, Place, RideRequest
+    from examples.taxi.messages import Place, RideRequest
     from examples.taxi.telemetry import STYLES, recorder
 
     recorder.reset()
     url = broker_url(args.broker, embedded_ok=True)
     buses: list[interlink.Bus] = []
-    done: dict[str, asyncio.Future[PhoneNotification]] = {}
-    phone = Service("phone")
+    from examples.taxi.phone import phone, waiting
 
-    @phone.subscribe("phone.*", broadcast=True)
-    async def on_push(note: PhoneNotification, ctx: Context) -> None:
-        recorder.step(note.ride_id, "publish/subscribe", ctx.sender, "phone", ctx.subject)
-        future = done.get(note.ride_id)
-        if future is not None and not future.done():
-            future.set_result(note)
+    done = waiting
+    done.clear()
 
     async def bus() -> interlink.Bus:
         b = await interlink.connect(url, name="phone").start()

@@ -1,0 +1,51 @@
+"""The interlink command, run in-process on the memory transport (exit codes and output)."""
+
+import json
+
+import pytest
+
+from interlink.cli import main
+from interlink.cli._common import INVALID, NO_RESPONDERS, OK, USAGE
+
+
+def test_demo_completes_every_ride_on_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--broker", "memory://cli-demo", "--rides", "8", "--json"]) == OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["completed"] == 8
+    styles = {row["style"]: row for row in report["styles"]}
+    assert len(styles) == 5 and all(row["messages"] > 0 for row in styles.values())
+    assert styles["publish/async responses"]["messages"] == 8 * 3  # three drivers answer each ride
+    assert [s["subject"] for s in report["sequence"]][:2] == ["trip.request", "passenger.verify"]
+
+
+def test_request_without_responders_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["request", "nobody.home", "{}", "--broker", "memory://cli-x"]) == NO_RESPONDERS
+    assert "NoResponders" in capsys.readouterr().err
+
+
+def test_bad_json_body_exits_6(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["publish", "a.b", "{nope", "--broker", "memory://cli-x"])
+    assert exit_.value.code == INVALID
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_bad_subject_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["notify", "bad subject", "1", "--broker", "memory://cli-x"]) == USAGE
+    assert "SubjectError" in capsys.readouterr().err
+
+
+def test_no_broker_given_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("INTERLINK_BROKER", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["publish", "a.b", "1"])
+    assert exit_.value.code == USAGE
+    assert "INTERLINK_BROKER" in capsys.readouterr().err
+
+
+def test_run_refuses_a_target_that_is_not_an_app(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "examples.taxi.services:trip", "--broker", "memory://cli-x"])
+    assert exit_.value.code == USAGE
+    assert "not an interlink.App" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from interlink.cli import _demo, _dlq, _run, _tools
 from interlink.cli._common import run
@@ -29,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub_with_common = _WithParents(sub, common)
     for module in (_run, _tools, _dlq, _demo):
-        module.add(sub_with_common)  # type: ignore[arg-type]
+        module.add(sub_with_common)
     _add_gateway(sub_with_common)
     return top
 
@@ -42,8 +43,8 @@ class _WithParents:
         self._sub = sub
         self._common = common
 
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser:
-        return self._sub.add_parser(name, parents=[self._common], **kwargs)  # type: ignore[arg-type]
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self._sub.add_parser(name, parents=[self._common], **kwargs)
 
 
 def _add_gateway(sub: _WithParents) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 
@@ -35,6 +36,12 @@ _CODES: list[tuple[type[BaseException], int]] = [
     (ValidationError, INVALID),
     (InterlinkError, FAILED),
 ]
+
+
+class Commands(Protocol):
+    """Where a command module adds its sub-commands."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def broker_url(given: str | None, *, embedded_ok: bool) -> str | None:

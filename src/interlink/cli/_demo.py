@@ -20,10 +20,10 @@ from typing import Any
 from rich.table import Table
 
 import interlink
-from interlink.cli._common import FAILED, OK, broker_url, console, print_json
+from interlink.cli._common import FAILED, OK, Commands, broker_url, console, print_json
 
 
-def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add(sub: Commands) -> None:
     p = sub.add_parser("demo", help="run the taxi-hailing demo and print figures per style")
     p.add_argument("--rides", type=int, default=20)
     p.add_argument("--drivers", type=int, default=3)
@@ -100,7 +100,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _report(args: argparse.Namespace, recorder: Any, styles: tuple[str, ...], completed: list[str],
             elapsed: float) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for style in styles:
         values = recorder.latencies.get(style, [])
         rows.append({

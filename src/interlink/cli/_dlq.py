@@ -11,11 +11,11 @@ from rich.table import Table
 import interlink
 from interlink import _headers as h
 from interlink._bus import Bus
-from interlink.cli._common import FAILED, OK, broker_url, console, errors, print_json
+from interlink.cli._common import FAILED, OK, Commands, broker_url, console, errors, print_json
 from interlink.transports.base import Message
 
 
-def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add(sub: Commands) -> None:
     p = sub.add_parser("dlq", help="manage the dead-letter channel")
     actions = p.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="list dead letters, oldest first").set_defaults(func=dlq_list)

@@ -13,10 +13,10 @@ from pathlib import Path
 import interlink
 from interlink._app import App
 from interlink._embedded import NatsServer
-from interlink.cli._common import OK, USAGE, broker_url, console, errors
+from interlink.cli._common import OK, USAGE, Commands, broker_url, console, errors
 
 
-def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add(sub: Commands) -> None:
     p = sub.add_parser("run", help="run the services of an App (MODULE:APP)")
     p.add_argument("target", help="e.g. examples.taxi.app:app")
     p.add_argument("--only", default="", help="comma-separated service names to run (default: all)")

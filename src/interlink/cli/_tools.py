@@ -10,11 +10,11 @@ from typing import Any
 
 import interlink
 from interlink._subjects import check_pattern
-from interlink.cli._common import OK, broker_url, console, parse_json, print_json
+from interlink.cli._common import OK, Commands, broker_url, console, parse_json, print_json
 from interlink.transports.base import Binding, Message
 
 
-def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add(sub: Commands) -> None:
     p = sub.add_parser("request", help="send a request and print the reply")
     p.add_argument("subject")
     p.add_argument("body", nargs="?", default="null", help="JSON body (default: null)")

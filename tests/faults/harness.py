@@ -1,0 +1,109 @@
+"""Processes, counting and the figures every fault run prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Workers:
+    """Service instances, each in its own process, logging what they handle into ``outdir``."""
+
+    url: str
+    service: str
+    subject: str
+    outdir: Path
+    options: list[str] = field(default_factory=list)
+    procs: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def start(self, count: int = 1, timeout: float = 20.0) -> list[subprocess.Popen[str]]:
+        started = []
+        for _ in range(count):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.faults.worker", self.url, self.service, self.subject,
+                 str(self.outdir), *self.options],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            self.procs.append(proc)
+            started.append(proc)
+        for proc in started:
+            line = _readline(proc, timeout)
+            if line.strip() != "ready":
+                self.stop()
+                raise RuntimeError(f"worker did not start (exit code {proc.poll()})")
+        return started
+
+    def kill(self, proc: subprocess.Popen[str]) -> None:
+        proc.kill()
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def handled(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for log in self.outdir.glob("*.log"):
+            counts.update(line for line in log.read_text().split("\n") if line)
+        return counts
+
+
+def _readline(proc: subprocess.Popen[str], timeout: float) -> str:
+    import selectors
+
+    if proc.stdout is None:
+        return ""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            return ""
+    return proc.stdout.readline()
+
+
+def wait_until(check: object, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Figures:
+    scenario: str
+    sent: int
+    handled: int
+    duplicates: int
+    dead_lettered: int = 0
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.handled - self.dead_lettered
+
+    def print(self) -> None:
+        print(f"\n[fault] {self.scenario}: sent={self.sent} handled={self.handled} duplicates={self.duplicates} "
+              f"dead-lettered={self.dead_lettered} lost={self.lost}")

@@ -41,23 +41,32 @@ class Dispatcher:
     async def __call__(self, message: Message) -> None:
         receipt = message.receipt
         headers = message.headers
+        message_id = headers.get(h.MESSAGE_ID, "")
+        if self.seen is not None and message_id:
+            if message_id in self.seen:  # handled, or being handled (a failure there is retried)
+                if receipt is not None:
+                    await receipt.ack()
+                return
+            self._remember(message_id)
         try:
-            body = self.bus.codec.decode(message.body, self.spec.body_type, headers.get(h.CONTENT_TYPE))
+            if h.ERROR in headers and message.reply_to is None:
+                # an async reply that is an error: the reply endpoint receives the RemoteError as its body
+                body = RemoteError.from_wire(self.bus.codec.decode(message.body, Any, headers.get(h.CONTENT_TYPE)))
+            else:
+                body = self.bus.codec.decode(message.body, self.spec.body_type, headers.get(h.CONTENT_TYPE))
         except ValidationError as exc:
             await self._rejected(message, receipt, exc)
-            return
-        if self.seen is not None and self._duplicate(headers.get(h.MESSAGE_ID)):
-            if receipt is not None:
-                await receipt.ack()
             return
         ctx = Context(self.bus, self.service, self.instance, message.subject, headers, message.attempt)
         keepalive = _KeepAlive(self.bus, receipt, self.spec.delivery.ack_wait / 2) if receipt is not None else None
         try:
             result = await self._run(body, ctx)
         except ServiceError as exc:
+            self._forget(message_id)
             await self._failed(message, receipt, RemoteError(exc.code, exc.message, self.service, exc.details),
                                retry=False)
         except Exception as exc:
+            self._forget(message_id)
             log.exception("%s: handler %s failed on %s (attempt %d)", self.service, self.spec.name,
                           message.subject, message.attempt)
             await self._failed(message, receipt, RemoteError("internal", "internal error", self.service), retry=True,
@@ -79,17 +88,17 @@ class Dispatcher:
         args = (body,) if spec.ctx_param is None else (body, ctx)
         return await asyncio.to_thread(spec.func, *args)
 
-    def _duplicate(self, message_id: str | None) -> bool:
+    def _forget(self, message_id: str) -> None:
+        if self.seen is not None:
+            self.seen.pop(message_id, None)
+
+    def _remember(self, message_id: str) -> None:
+        """Handled ids of an idempotent handler: the newest SEEN_IDS, in this process only."""
         seen = self.seen
-        if seen is None or not message_id:
-            return False
-        if message_id in seen:
-            seen.move_to_end(message_id)
-            return True
-        seen[message_id] = None
-        if len(seen) > SEEN_IDS:
-            seen.popitem(last=False)
-        return False
+        if seen is not None:
+            seen[message_id] = None
+            if len(seen) > SEEN_IDS:
+                seen.popitem(last=False)
 
     async def _answer(self, message: Message, result: Any) -> None:
         headers = message.headers

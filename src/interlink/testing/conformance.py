@@ -477,3 +477,47 @@ class TransportConformance:
         await eventually(lambda: sorted(good) == [0, 1, 2])
         await eventually_async(poll_dead, lambda: len(dead) == 2)
         assert all(m.headers["il-dead-attempts"] == "1" for m in dead)
+
+    async def test_idempotent_handler_runs_once_per_message_id(self, connect: Connect) -> None:
+        svc = Service(unique("svc"))
+        subject = unique()
+        calls: list[tuple[int, int]] = []
+
+        @svc.endpoint(subject, idempotent=True, backoff=0.01)
+        async def once(n: int, ctx: Context) -> None:
+            calls.append((n, ctx.attempt))
+            if n == 2 and ctx.attempt == 1:
+                raise RuntimeError("a failure is retried, not taken for a duplicate")
+
+        bus = await connect()
+        self._needs_durable(bus)
+        await bus.serve(svc)
+        same = {"il-id": unique("id") + "0" * 22}
+        for _ in range(3):
+            await bus.notify(subject, 1, headers=same)
+        await bus.notify(subject, 2)
+        await eventually(lambda: (2, 2) in calls)
+        await asyncio.sleep(0.2)
+        assert sorted(calls) == [(1, 1), (2, 1), (2, 2)]
+
+    async def test_async_error_reply_reaches_the_reply_endpoint(self, connect: Connect) -> None:
+        billing, trip = Service(unique("billing")), Service(unique("trip"))
+        s_auth, s_done = unique(), unique()
+        got: list[Any] = []
+
+        @billing.endpoint(s_auth)
+        async def refuse(_: Any) -> None:
+            raise interlink.ServiceError("declined", "card declined")
+
+        @trip.endpoint(s_done)
+        async def on_reply(body: dict[str, Any], ctx: Context) -> None:
+            got.append((body, ctx.correlation_id))
+
+        bus = await connect()
+        self._needs_durable(bus)
+        await bus.serve(billing)
+        await bus.serve(trip)
+        cid = await bus.send(s_auth, 1, reply_to=s_done)
+        await eventually(lambda: len(got) == 1)
+        error, reply_cid = got[0]
+        assert isinstance(error, interlink.RemoteError) and error.code == "declined" and reply_cid == cid

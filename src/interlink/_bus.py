@@ -132,8 +132,8 @@ class Bus:
     def _envelope(self, subject: str, body: Any, parent: Context | None,
                   extra: dict[str, str] | None, timeout: float | None = None) -> Message:
         check_subject(subject)
-        message_id = h.new_id()
         headers = dict(extra) if extra else {}
+        message_id = headers.get(h.MESSAGE_ID) or h.new_id()  # a caller's own id makes sends idempotent
         headers[h.MESSAGE_ID] = message_id
         headers[h.CONTENT_TYPE] = self.codec.content_type
         if parent is not None:

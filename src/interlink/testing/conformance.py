@@ -521,3 +521,29 @@ class TransportConformance:
         await eventually(lambda: len(got) == 1)
         error, reply_cid = got[0]
         assert isinstance(error, interlink.RemoteError) and error.code == "declined" and reply_cid == cid
+
+    async def test_body_over_the_broker_limit_is_refused_at_the_sender(self, connect: Connect) -> None:
+        bus = await connect()
+        too_big = "x" * (bus.transport.max_payload + 1)
+        with pytest.raises(interlink.ValidationError, match="limit"):
+            await bus.publish(unique(), too_big)
+        with pytest.raises(interlink.ValidationError, match="limit"):
+            await bus.request(unique(), too_big)
+
+    async def test_late_reply_is_dropped_not_misdelivered(self, connect: Connect) -> None:
+        svc = Service(unique("svc"))
+        subject = unique()
+
+        @svc.endpoint(subject, max_concurrency=8)
+        async def echo(body: dict[str, float]) -> dict[str, float]:
+            await asyncio.sleep(body["sleep"])
+            return body
+
+        bus = await connect()
+        await bus.serve(svc)
+        with pytest.raises(interlink.RequestTimeout):
+            await bus.request(subject, {"sleep": 0.3, "n": 1}, timeout=0.1)
+        replies = await asyncio.gather(*(bus.request(subject, {"sleep": 0.05 * (n % 3), "n": n}) for n in range(2, 12)))
+        assert [r["n"] for r in replies] == list(range(2, 12))
+        await asyncio.sleep(0.3)  # the late reply to n=1 arrives now and must go nowhere
+        assert (await bus.request(subject, {"sleep": 0.0, "n": 99}))["n"] == 99

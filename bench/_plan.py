@@ -1,0 +1,113 @@
+"""What runs on each broker: the sides, the tests and the message counts."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from bench._workload import Side
+
+URLS = {
+    "nats": "nats://127.0.0.1:4222",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    "redis": "redis://127.0.0.1:6379/0",
+    "memory": "memory://bench",
+}
+BROKERS = ("memory", "nats", "rabbitmq", "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Messages per measurement (the same for every side); the warm-up is a tenth, at least 50."""
+
+    req1: int
+    req50: int
+    pubsub: int
+    durable: int
+
+    @staticmethod
+    def warmup(n: int) -> int:
+        return max(50, n // 10)
+
+
+FULL = Counts(req1=3_000, req50=20_000, pubsub=50_000, durable=20_000)
+QUICK = Counts(req1=200, req50=500, pubsub=1_000, durable=500)
+
+
+@dataclass(slots=True)
+class Group:
+    """Sides run together on one broker, and the tests they share."""
+
+    tests: tuple[str, ...]
+    sides: list[Side] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def interlink_transport(broker: str) -> tuple[bool, bool, str]:
+    """(available, durable, reason): whether interlink has a transport for ``broker`` yet."""
+    module, cls = {"memory": ("memory", "MemoryTransport"), "nats": ("nats", "NatsTransport"),
+                   "rabbitmq": ("rabbitmq", "RabbitTransport"), "redis": ("redis", "RedisTransport")}[broker]
+    try:
+        transport = getattr(importlib.import_module(f"interlink.transports.{module}"), cls)
+    except (ImportError, AttributeError) as exc:
+        return False, False, f"interlink has no {broker} transport here ({exc})"
+    return True, bool(getattr(transport, "durable", False)), ""
+
+
+def _add_interlink(group: Group, broker: str, url: str, mode: str = "core") -> None:
+    from bench.interlink_side import InterlinkSide
+
+    available, can_persist, reason = interlink_transport(broker)
+    if not available:
+        group.skipped.append(reason)
+    elif mode != "core" and not can_persist:
+        group.skipped.append(f"interlink's {broker} transport is not durable yet")
+    else:
+        group.sides.append(InterlinkSide(url, mode))  # type: ignore[arg-type]
+
+
+def _baseline_and_peer(broker: str, url: str) -> tuple[Side, Side | None]:
+    """The raw client (a direct call on memory) and FastStream (none on memory)."""
+    if broker == "memory":
+        from bench.memory import DirectCall
+
+        return DirectCall(), None
+    if broker == "nats":
+        from bench.nats_faststream import NatsFastStream
+        from bench.nats_raw import NatsRaw
+
+        return NatsRaw(url), NatsFastStream(url)
+    if broker == "rabbitmq":
+        from bench.rabbitmq_faststream import RabbitFastStream
+        from bench.rabbitmq_raw import RabbitRaw
+
+        return RabbitRaw(url), RabbitFastStream(url)
+    from bench.redis_faststream import RedisFastStream
+    from bench.redis_raw import RedisRaw
+
+    return RedisRaw(url), RedisFastStream(url)
+
+
+def groups_for(broker: str, url: str) -> list[Group]:
+    """The core group (request/response and pub/sub), and on NATS the two durable groups."""
+    core = Group(("req1", "req50", "pubsub"))
+    baseline, peer = _baseline_and_peer(broker, url)
+    core.sides.append(baseline)
+    if broker == "memory":
+        from bench.memory import memory_url
+
+        url = memory_url()
+    _add_interlink(core, broker, url)
+    if peer is not None:
+        core.sides.append(peer)
+    groups = [core]
+    if broker == "nats":
+        from bench.nats_faststream import JetStreamFastStream
+        from bench.nats_raw import JetStreamRaw
+
+        for mode in ("durable-publish", "durable-notify"):
+            group = Group((mode,), [JetStreamRaw(url, mode)])
+            _add_interlink(group, broker, url, mode)
+            group.sides.append(JetStreamFastStream(url, mode))
+            groups.append(group)
+    return groups

@@ -1,0 +1,100 @@
+"""FastStream's NatsBroker, run as its documentation shows.
+
+The server is one NatsBroker with a queue-group subscriber that returns the
+body (its reply), and a subscriber that counts events; the client is a second
+NatsBroker calling ``broker.request(...)`` and ``broker.publish(...)``.
+Handlers take ``body: dict`` (FastStream validates it). Per-message access
+logging is off (``logger=None``), as in production. Durable: a JetStream
+subscriber with a durable pull consumer (``PullSub(batch_size=64)``); the
+client publishes with ``stream=`` so each publish awaits its acknowledgement.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.js.api import RetentionPolicy
+
+from bench._stats import FASTSTREAM
+from bench._workload import Payload, Side, Sink
+
+
+class NatsFastStream(Side):
+    name = FASTSTREAM
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.server = NatsBroker(url, logger=None)
+        self.client = NatsBroker(url, logger=None)
+
+    async def start(self, sink: Sink) -> None:
+        @self.server.subscriber("bench.fs.echo", queue="bench")
+        async def echo(body: dict[str, Any]) -> dict[str, Any]:
+            return body
+
+        @self.server.subscriber("bench.fs.events")
+        async def on_event(body: dict[str, Any]) -> None:
+            sink.hit(body)
+
+        await self.server.start()
+        await self.client.start()
+
+    async def close(self) -> None:
+        await self.client.stop()
+        await self.server.stop()
+
+    async def request(self, body: Payload) -> Payload:
+        msg: NatsMessage = await self.client.request(body, "bench.fs.echo", timeout=5.0)
+        reply: Payload = await msg.decode()  # type: ignore[assignment]
+        return reply
+
+    async def publish(self, body: Payload) -> None:
+        await self.client.publish(body, "bench.fs.events")
+
+
+class JetStreamFastStream(Side):
+    name = FASTSTREAM
+
+    def __init__(self, url: str, mode: Literal["durable-publish", "durable-notify"]) -> None:
+        self.url = url
+        self.tests = frozenset({mode})
+        self.stream = "BENCH_FS_" + mode.replace("-", "_").upper()
+        self.subject = "bench.fs." + mode.replace("-", "_")
+        self.work_queue = mode == "durable-notify"
+        self.server = NatsBroker(url, logger=None)
+        self.client = NatsBroker(url, logger=None)
+
+    async def start(self, sink: Sink) -> None:
+        import nats
+
+        nc = await nats.connect(self.url)
+        try:
+            await nc.jetstream().delete_stream(self.stream)
+        except nats.js.errors.NotFoundError:
+            pass
+        finally:
+            await nc.close()
+        retention = RetentionPolicy.WORK_QUEUE if self.work_queue else RetentionPolicy.LIMITS
+        stream = JStream(self.stream, subjects=[self.subject], retention=retention)
+
+        @self.server.subscriber(self.subject, stream=stream, durable="bench-fs", pull_sub=PullSub(batch_size=64))
+        async def on_event(body: dict[str, Any]) -> None:
+            sink.hit(body)
+
+        await self.server.start()
+        await self.client.start()
+
+    async def close(self) -> None:
+        await self.client.stop()
+        await self.server.stop()
+        import nats
+
+        nc = await nats.connect(self.url)
+        try:
+            await nc.jetstream().delete_stream(self.stream)
+        finally:
+            await nc.close()
+
+    async def publish(self, body: Payload) -> None:
+        await self.client.publish(body, self.subject, stream=self.stream)

@@ -19,6 +19,7 @@ from interlink._codec import Codec
 from interlink._context import Context, Reply
 from interlink._dispatch import Dispatcher
 from interlink._errors import RemoteError, RequestTimeout, ValidationError
+from interlink._resilience import Policies, Policy, guarded_request
 from interlink._service import Service
 from interlink._subjects import check_subject
 from interlink.transports.base import Binding, Message, Subscription, Transport
@@ -56,6 +57,8 @@ class Bus:
         self.codec = Codec(format)
         self.name = name
         self.instances: list[Instance] = []
+        #: Retries, breakers, bulkheads and fallbacks per target (see interlink._resilience); None: none.
+        self.policies: Policies | None = None
         self._on_close = on_close
         self._inbox: str | None = None
         self._gathers: dict[str, asyncio.Queue[Message]] = {}
@@ -159,8 +162,19 @@ class Bus:
         return Message(subject, payload, headers)
 
     async def request(self, subject: str, body: Any = None, timeout: float = 5.0, *, reply_type: Any = Any,
-                      headers: dict[str, str] | None = None, parent: Context | None = None) -> Any:
-        """Request/response: send to one instance of the endpoint's service and wait for its reply."""
+                      headers: dict[str, str] | None = None, parent: Context | None = None,
+                      policy: Policy | None = None) -> Any:
+        """Request/response: send to one instance of the endpoint's service and wait for its reply.
+
+        ``policy`` (or the bus's ``policies``) adds retries, a breaker, a bulkhead and a fallback.
+        """
+        if policy is not None or self.policies is not None:
+            return await guarded_request(self, subject, timeout, policy, parent, lambda seconds: self._request(
+                subject, body, seconds, reply_type, headers, parent))
+        return await self._request(subject, body, timeout, reply_type, headers, parent)
+
+    async def _request(self, subject: str, body: Any, timeout: float, reply_type: Any,
+                       headers: dict[str, str] | None, parent: Context | None) -> Any:
         message = self._envelope(subject, body, parent, headers, timeout)
         left = h.seconds_left(message.headers)
         wait = timeout if left is None else min(timeout, left)

@@ -14,6 +14,7 @@ from interlink import _headers as h
 
 if TYPE_CHECKING:
     from interlink._bus import Bus
+    from interlink._resilience import Policy
 
 
 @dataclass(slots=True)
@@ -65,9 +66,14 @@ class Context:
         return h.seconds_left(self.headers)
 
     async def request(self, subject: str, body: Any = None, timeout: float = 5.0, *,
-                      reply_type: Any = Any, headers: dict[str, str] | None = None) -> Any:
-        """Request/response: wait for the reply (at most the time left of this message's deadline)."""
-        return await self._bus.request(subject, body, timeout, reply_type=reply_type, headers=headers, parent=self)
+                      reply_type: Any = Any, headers: dict[str, str] | None = None,
+                      policy: Policy | None = None) -> Any:
+        """Request/response: wait for the reply (at most the time left of this message's deadline).
+
+        ``policy`` overrides the bus's policy for the target for this call (retries, breaker, fallback).
+        """
+        return await self._bus.request(subject, body, timeout, reply_type=reply_type, headers=headers, parent=self,
+                                       policy=policy)
 
     async def notify(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None) -> str:
         """Notification: one-to-one, no reply. Returns the message id."""

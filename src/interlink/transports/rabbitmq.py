@@ -1,0 +1,403 @@
+"""``amqp://`` transport: RabbitMQ through aio-pika, with every guarantee of the interface.
+
+    bus = interlink.connect("amqp://guest:guest@127.0.0.1:5672/?queue_type=quorum")
+
+The topology (exchanges, queues, arguments, URL options) is described in
+:mod:`interlink.transports._amqp_topology`; consuming in
+:mod:`interlink.transports._amqp_consumer`; confirmed publishing in
+:mod:`interlink.transports._amqp_publisher`. In short:
+
+- ``request``: published on a confirm channel to the endpoint's live queue with
+  ``mandatory=True`` and ``reply_to=amq.rabbitmq.reply-to`` (direct reply-to,
+  correlation id per request, no lock: any number in flight). The live queue is
+  auto-deleted with its last consumer, so "returned as unroutable" means no
+  instance serves the subject: ``NoResponders`` at once, with no per-request
+  check. The request expires in the queue with its timeout.
+- ``send``: persistent, confirmed, to the endpoint's durable queue; unroutable
+  (never served) → to a live member of a non-durable endpoint → else the sender
+  declares the durable queue and parks it there.
+- ``publish``: durable → ``{p}.events`` (confirmed, persistent); non-durable →
+  ``{p}.live``, where only queues of running members are bound.
+- ``nack(delay)``: a confirmed copy (attempt + 1) goes to the delay queue of the
+  nearest tier, which dead-letters it back to the source queue after the tier's
+  TTL; only then is the original acked.
+- dead letters: a durable classic queue, browsed with ``basic.get`` and put back
+  with one ``basic.nack(multiple, requeue)`` (classic queues requeue in place, so
+  the order survives; a crash mid-browse requeues them too).
+- ``max_payload`` is 16 MiB (RabbitMQ accepts 128 MiB by default, but bodies that
+  large stall every other message on the connection).
+
+Every aio-pika/aiormq error becomes an interlink error in :func:`translate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any, cast
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
+
+from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
+from interlink.transports._amqp_consumer import Consumer, RawConsumer, to_message, underlay
+from interlink.transports._amqp_publisher import Publisher
+from interlink.transports._amqp_topology import ATTEMPT, SUBJECT, Names, delay_tier, parse_url
+from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
+
+log = logging.getLogger("interlink")
+
+DIRECT_REPLY = "amq.rabbitmq.reply-to"
+_AMQP_ERRORS = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, OSError)
+
+
+def translate(exc: BaseException, shown: str, doing: str, vhost: str = "/") -> InterlinkError:
+    """The one place where aio-pika/aiormq errors become interlink errors (no library stack kept)."""
+    if isinstance(exc, InterlinkError):
+        return exc
+    text = "; ".join(str(a) for a in exc.args if isinstance(a, str)) or type(exc).__name__
+    errors = aiormq.exceptions
+    if isinstance(exc, errors.AuthenticationError | errors.ProbableAuthenticationError):
+        return BrokerError(f"{shown}: {doing}: the broker refused the login (wrong user name or password?): {text}")
+    if isinstance(exc, errors.ConnectionNotAllowed) or (
+            isinstance(exc, errors.InvalidFrameError) and "Connection.Close" in text):
+        return BrokerError(f"{shown}: {doing}: the broker refused virtual host {vhost!r} "
+                           f"(it does not exist or this user may not use it)")
+    if isinstance(exc, errors.ChannelClosed):
+        return BrokerError(f"{shown}: {doing}: the broker refused: {text}")
+    if isinstance(exc, TimeoutError):
+        return BrokerError(f"{shown}: {doing}: no answer from the broker in time")
+    if isinstance(exc, _AMQP_ERRORS):
+        if isinstance(exc, errors.AMQPConnectionError) and exc.args and exc.args[0] == 111:
+            text = "connection refused (is RabbitMQ running and listening on that port?)"
+        lost = doing != "connect" and not isinstance(exc, errors.InvalidFrameError)
+        return (ConnectionLost if lost else BrokerError)(f"{shown}: {doing}: {text}")
+    return BrokerError(f"{shown}: {doing}: {type(exc).__name__}: {text}")
+
+
+class RabbitTransport(Transport):
+    """A RabbitMQ connection (robust: it reconnects and restores its consumers by itself)."""
+
+    durable = True
+    max_payload = 16 * 1024 * 1024
+
+    def __init__(self, url: str) -> None:
+        self.options = parse_url(url)
+        self.names = Names(self.options)
+        self._connection: AbstractRobustConnection | None = None
+        self._rpc: AbstractRobustChannel | None = None  # requests + direct reply-to consumer (confirms)
+        self._fast: AbstractRobustChannel | None = None  # replies, non-durable publishes, inboxes (no confirms)
+        self._publisher: Publisher | None = None  # durable sends and publishes (confirms)
+        self._waiting: dict[str, asyncio.Future[Message]] = {}
+        self._ids = itertools.count(1)
+        self._consumers: set[Consumer] = set()
+        self._tiers: set[int] = set()
+
+    # -- connection ------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._connection is not None:
+            return
+        opts = self.options
+        try:
+            async with asyncio.timeout(opts.connect_timeout):
+                connection = await aio_pika.connect_robust(opts.url)
+        except TimeoutError:
+            raise BrokerError(f"{opts.shown}: connect: no answer within {opts.connect_timeout:g}s "
+                              f"(host unreachable or not an AMQP port?)") from None
+        except Exception as exc:
+            raise translate(exc, opts.shown, "connect", opts.vhost) from None
+        try:
+            async with asyncio.timeout(opts.connect_timeout):
+                await self._open(connection)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await connection.close()
+            if isinstance(exc, Exception):
+                raise translate(exc, opts.shown, "connect", opts.vhost) from None
+            raise
+        self._connection = connection
+
+    async def _open(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel(publisher_confirms=False)
+        for name in (self.names.events, self.names.live):
+            await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+        await channel.close()
+        rpc = await connection.channel(publisher_confirms=True, on_return_raises=False)
+        await RawConsumer(rpc, None, DIRECT_REPLY, self._on_reply, no_ack=True).start()
+        rpc.close_callbacks.add(self._rpc_closed)
+        self._rpc = rpc
+        self._fast = await connection.channel(publisher_confirms=False)
+        pub = await connection.channel(publisher_confirms=True, on_return_raises=False)
+        self._publisher = Publisher(pub, self.options.window)
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        consumers, self._consumers = list(self._consumers), set()
+        await asyncio.gather(*(c.stop() for c in consumers), return_exceptions=True)
+        if self._publisher is not None:
+            left = await self._publisher.flush(5.0)
+            if left:
+                log.warning("%s: closing with %d durable publishes unconfirmed", self.options.shown, left)
+            await self._publisher.abandon()
+        self._fail_waiting(BrokerError(f"{self.options.shown}: the transport was closed"))
+        with contextlib.suppress(Exception):
+            await connection.close()
+
+    def _fail_waiting(self, exc: Exception) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(exc)
+
+    def _rpc_closed(self, *_: object) -> None:
+        # Direct reply-to addresses die with their channel: no reply can come to the requests in flight.
+        if self._waiting:
+            self._fail_waiting(ConnectionLost(f"{self.options.shown}: connection lost while waiting for a reply"))
+
+    async def open_channel(self) -> AbstractRobustChannel:
+        if self._connection is None:
+            raise BrokerError(f"{self.options.shown}: the transport is not started")
+        return await self._connection.channel(publisher_confirms=False)
+
+    @contextlib.asynccontextmanager
+    async def _scratch(self) -> AsyncIterator[aiormq.abc.AbstractChannel]:
+        """A short-lived channel for rare topology work, so a refusal never closes a busy channel."""
+        channel = await self.open_channel()
+        try:
+            yield await channel.get_underlay_channel()
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+    def _started(self) -> tuple[AbstractRobustChannel, AbstractRobustChannel, Publisher]:
+        if self._rpc is None or self._fast is None or self._publisher is None or self._connection is None:
+            raise BrokerError(f"{self.options.shown}: the transport is not started")
+        return self._rpc, self._fast, self._publisher
+
+    # -- request/response ----------------------------------------------------------
+
+    async def request(self, message: Message, timeout: float) -> Message:
+        rpc, _, _ = self._started()
+        cid = str(next(self._ids))
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiting[cid] = future
+        props = Basic.Properties(headers=cast(Any, message.headers), reply_to=DIRECT_REPLY, correlation_id=cid,
+                                 message_id=cid, expiration=str(max(1, int(timeout * 1000))), delivery_mode=1)
+        try:
+            async with asyncio.timeout(timeout):
+                raw = await rpc.get_underlay_channel()
+                result = await raw.basic_publish(message.body, exchange="", properties=props, mandatory=True,
+                                                 routing_key=self.names.requests(message.subject))
+                if isinstance(result, DeliveredMessage):
+                    raise NoResponders(f"no instance serves {message.subject!r}")
+                reply = await future
+        except TimeoutError:
+            raise RequestTimeout(f"no reply from {message.subject!r} within {timeout:.3f}s") from None
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, f"request {message.subject!r}") from None
+        finally:
+            self._waiting.pop(cid, None)
+        reply.subject = message.subject
+        return reply
+
+    async def _on_reply(self, raw: DeliveredMessage) -> None:
+        props = raw.header.properties
+        future = self._waiting.pop(props.correlation_id or "", None)
+        if future is not None and not future.done():  # a late reply finds nothing: dropped
+            future.set_result(Message("", raw.body, cast("dict[str, str]", props.headers or {})))
+
+    async def reply(self, address: str, message: Message) -> None:
+        _, fast, _ = self._started()
+        routing_key, _, cid = address.partition(" ")
+        props = Basic.Properties(headers=cast(Any, message.headers), correlation_id=cid or None, delivery_mode=1,
+                                 message_id=message.headers.get("il-id") or str(next(self._ids)))
+        try:
+            raw = await underlay(fast)
+            # mandatory=False: RabbitMQ returns direct replies sent with mandatory=True although it delivers them
+            await raw.basic_publish(message.body, exchange="", routing_key=routing_key, properties=props,
+                                    mandatory=False, wait=False)
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, "reply") from None
+
+    async def inbox(self, handler: Handler) -> str:
+        _, fast, _ = self._started()
+        name = self.names.inbox(uuid.uuid4().hex)
+        try:
+            await fast.declare_queue(name, exclusive=True, auto_delete=True)
+            await RawConsumer(fast, None, name, partial(self._on_inbox, handler), no_ack=True).start()
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, "open an inbox") from None
+        return name
+
+    @staticmethod
+    async def _on_inbox(handler: Handler, raw: DeliveredMessage) -> None:
+        try:
+            await handler(to_message(raw, None, None))
+        except Exception:
+            log.exception("inbox handler failed")
+
+    # -- one-way -------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        _, _, publisher = self._started()
+        props = Basic.Properties(headers=cast(Any, message.headers), delivery_mode=2, message_id=str(next(self._ids)))
+        on_return = partial(self._unrouted_send, message.subject, message.body, props)
+        try:
+            await publisher.put("", self.names.endpoint(message.subject), message.body, props, on_return)
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, f"send {message.subject!r}") from None
+
+    async def _unrouted_send(self, subject: str, body: bytes, props: Basic.Properties) -> None:
+        """No durable queue for ``subject``: a running non-durable endpoint, else park it for the first member."""
+        _, _, publisher = self._started()
+        if not await publisher.confirmed("", self.names.requests(subject), body, props, mandatory=True):
+            return
+        queue = self.names.endpoint(subject)
+        async with self._scratch() as channel:
+            await channel.queue_declare(queue, durable=True, arguments=self.names.stored_arguments())
+        if await publisher.confirmed("", queue, body, props, mandatory=True):
+            log.error("send to %r could not be stored: queue %s vanished", subject, queue)
+
+    async def publish(self, message: Message, *, durable: bool = True) -> None:
+        _, fast, publisher = self._started()
+        try:
+            if durable:
+                props = Basic.Properties(headers=cast(Any, message.headers), delivery_mode=2,
+                                         message_id=str(next(self._ids)))
+                await publisher.put(self.names.events, message.subject, message.body, props)
+            else:
+                props = Basic.Properties(headers=cast(Any, message.headers), delivery_mode=1,
+                                         message_id=message.headers.get("il-id") or str(next(self._ids)))
+                raw = await underlay(fast)
+                await raw.basic_publish(message.body, exchange=self.names.live, routing_key=message.subject,
+                                        properties=props, mandatory=False, wait=False)
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, f"publish {message.subject!r}") from None
+
+    # -- retries ---------------------------------------------------------------------
+
+    async def retry_later(self, queue: str, message: Message, delay: float) -> None:
+        """Park a copy (attempt + 1) in the delay queue nearest ``delay``; it dead-letters back to ``queue``."""
+        _, _, publisher = self._started()
+        tier = delay_tier(delay)
+        headers = dict(message.headers)
+        headers[ATTEMPT] = str(message.attempt + 1)
+        headers[SUBJECT] = message.subject
+        props = Basic.Properties(headers=cast(Any, headers), delivery_mode=2, message_id=str(next(self._ids)))
+        exchange = self.names.delay(tier)
+        for _ in range(2):
+            if tier not in self._tiers:
+                await self._declare_tier(tier)
+            if not await publisher.confirmed(exchange, queue, message.body, props, mandatory=True):
+                return
+            self._tiers.discard(tier)  # its queue was deleted: declare it again
+        raise BrokerError(f"{self.options.shown}: delay queue {exchange} does not take messages")
+
+    async def _declare_tier(self, tier: int) -> None:
+        name = self.names.delay(tier)
+        async with self._scratch() as channel:
+            await channel.exchange_declare(name, exchange_type="fanout", durable=True)
+            await channel.queue_declare(name, durable=True, arguments=self.names.delay_arguments(tier))
+            await channel.queue_bind(name, name, routing_key="")
+        self._tiers.add(tier)
+
+    # -- dead letters ----------------------------------------------------------------
+
+    async def dead_letter(self, message: Message) -> None:
+        _, _, publisher = self._started()
+        headers = dict(message.headers)
+        headers[SUBJECT] = message.subject
+        props = Basic.Properties(headers=cast(Any, headers), delivery_mode=2, message_id=str(next(self._ids)))
+        try:
+            for _ in range(2):
+                if not await publisher.confirmed("", self.names.dead, message.body, props, mandatory=True):
+                    return
+                await self._declare_dead()
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, "dead-letter") from None
+        raise BrokerError(f"{self.options.shown}: dead-letter queue {self.names.dead} does not take messages")
+
+    async def _declare_dead(self) -> None:
+        async with self._scratch() as channel:
+            await channel.queue_declare(self.names.dead, durable=True, arguments=self.names.dead_arguments())
+
+    async def dead_letters(self, limit: int = 1000) -> list[Message]:
+        self._started()
+        found: list[Message] = []
+        try:
+            async with self._scratch() as channel:
+                await channel.queue_declare(self.names.dead, durable=True, arguments=self.names.dead_arguments())
+                last = 0
+                while len(found) < limit:
+                    got = await channel.basic_get(self.names.dead, no_ack=False)
+                    if not isinstance(got.delivery, Basic.GetOk):
+                        break
+                    last = got.delivery.delivery_tag or last
+                    found.append(to_message(got, None, None))
+                if last:  # all back, in their places
+                    await channel.basic_nack(last, multiple=True, requeue=True)
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, "list dead letters") from None
+        return found
+
+    async def remove_dead_letters(self, message_ids: set[str] | None = None) -> int:
+        self._started()
+        removed = 0
+        try:
+            async with self._scratch() as channel:
+                ok = await channel.queue_declare(self.names.dead, durable=True,
+                                                 arguments=self.names.dead_arguments())
+                if message_ids is None:
+                    purged = await channel.queue_purge(self.names.dead)
+                    return int(purged.message_count or 0)
+                keep = 0
+                for _ in range((ok.message_count or 0) + 1):
+                    got = await channel.basic_get(self.names.dead, no_ack=False)
+                    if not isinstance(got.delivery, Basic.GetOk):
+                        break
+                    tag = got.delivery.delivery_tag or 0
+                    headers = got.header.properties.headers or {}
+                    if headers.get("il-id") in message_ids:
+                        await channel.basic_ack(tag)
+                        removed += 1
+                    else:
+                        keep = tag
+                if keep:
+                    await channel.basic_nack(keep, multiple=True, requeue=True)
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, "remove dead letters") from None
+        return removed
+
+    # -- consuming ---------------------------------------------------------------------
+
+    async def consume(self, binding: Binding, handler: Handler) -> Subscription:
+        self._started()
+        plans = self.names.plans(binding.kind, binding.pattern, binding.group, binding.durable, uuid.uuid4().hex)
+        consumer = Consumer(self, binding, plans, handler)
+        try:
+            await consumer.start()
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, f"consume {binding.pattern!r}") from None
+        self._consumers.add(consumer)
+        return _Subscription(self, consumer)
+
+
+class _Subscription:
+    def __init__(self, transport: RabbitTransport, consumer: Consumer) -> None:
+        self._transport = transport
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        self._transport._consumers.discard(self._consumer)
+        await self._consumer.stop()

@@ -1,0 +1,301 @@
+"""The JetStream side of the NATS transport: the streams interlink keeps, the
+durable consumers of services, the pull loop that feeds a binding, and the
+dead-letter browser.
+
+Streams, created (or brought up to date) on every start, file storage:
+
+==================  ============  ==========  =========================================
+stream              subjects      retention   limits
+==================  ============  ==========  =========================================
+interlink_work      ``_il.q.>``   work queue  7 days, 1 GiB, new messages refused when full
+interlink_events    ``_il.e.d.>`` interest    7 days, 1 GiB, new messages refused when full
+interlink_dead      ``_il.dead.>`` limits     14 days, 1 GiB, oldest dropped when full
+==================  ============  ==========  =========================================
+
+All three deduplicate on ``Nats-Msg-Id`` for 2 minutes. Consumers are durable,
+named ``<service>_<subject>_<digest>``, pulled with explicit acks, unlimited
+redeliveries (the bus decides retries), and removed by the server after 3 days
+without a member. One consumer per (service, endpoint) on the work stream,
+filtered on that exact subject, so filters never overlap; one per (service,
+subscription pattern) on the events stream, delivering what is published after
+it was first created. A work-queue message whose consumer was removed stays and
+is delivered when the service returns; on the events stream, what only a removed
+consumer still needed goes with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError
+
+from interlink._errors import InterlinkError
+from interlink.transports._nats_support import (
+    DEAD,
+    MSG_ID,
+    PENDING,
+    STATUS,
+    JetStreamReceipt,
+    Pool,
+    broker_errors,
+    delivery_count,
+    log,
+)
+from interlink.transports.base import Message
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
+
+DAY = 86_400.0
+WORK_STREAM = "interlink_work"
+EVENTS_STREAM = "interlink_events"
+DEAD_STREAM = "interlink_dead"
+STREAM_BYTES = 1 << 30
+DEDUP_WINDOW = 120.0
+CONSUMER_IDLE = 3 * DAY
+PULL_EXPIRES = 30.0  # a pull request lives this long, then the server answers 408 and we pull again
+WATCHDOG = PULL_EXPIRES + 10.0  # silence longer than this means our pull requests were lost
+API_PREFIX = "$JS.API"
+STREAM_IN_USE = 10058  # "stream name already in use with a different configuration"
+
+STREAMS = (
+    StreamConfig(name=WORK_STREAM, subjects=["_il.q.>"], retention=RetentionPolicy.WORK_QUEUE,
+                 storage=StorageType.FILE, max_age=7 * DAY, max_bytes=STREAM_BYTES, discard=DiscardPolicy.NEW,
+                 duplicate_window=DEDUP_WINDOW),
+    StreamConfig(name=EVENTS_STREAM, subjects=["_il.e.d.>"], retention=RetentionPolicy.INTEREST,
+                 storage=StorageType.FILE, max_age=7 * DAY, max_bytes=STREAM_BYTES, discard=DiscardPolicy.NEW,
+                 duplicate_window=DEDUP_WINDOW),
+    StreamConfig(name=DEAD_STREAM, subjects=[f"{DEAD}>"], retention=RetentionPolicy.LIMITS,
+                 storage=StorageType.FILE, max_age=14 * DAY, max_bytes=STREAM_BYTES, discard=DiscardPolicy.OLD,
+                 duplicate_window=DEDUP_WINDOW),
+)
+
+
+def consumer_config(name: str, filter_subject: str, *, new_only: bool, inflight: int,
+                    ack_wait: float) -> ConsumerConfig:
+    """A service's durable pull consumer. Each member bounds its own prefetch to
+    ``inflight``; the server-wide cap leaves room for 64 members at full prefetch."""
+    return ConsumerConfig(
+        name=name, durable_name=name, filter_subject=filter_subject,
+        deliver_policy=DeliverPolicy.NEW if new_only else DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait, max_deliver=-1,
+        max_ack_pending=64 * inflight, inactive_threshold=CONSUMER_IDLE,
+    )
+
+
+class JetStream:
+    """Stream and consumer management, and the dead-letter browser, on one connection."""
+
+    def __init__(self, client: Client, url: str) -> None:
+        self.client = client
+        self.url = url
+        self.jsm = client.jsm()
+
+    async def ensure_streams(self) -> None:
+        with broker_errors(self.url, "JetStream (is the server started with -js?)"):
+            for config in STREAMS:
+                try:
+                    await self.jsm.add_stream(config)
+                except BadRequestError as exc:
+                    if exc.err_code != STREAM_IN_USE:
+                        raise
+                    await self.jsm.update_stream(config)
+
+    async def ensure_consumer(self, stream: str, config: ConsumerConfig) -> None:
+        """Create the durable consumer, or update it to ``config``: idempotent."""
+        with broker_errors(self.url, f"consumer {config.name} on {stream}"):
+            await self.jsm.add_consumer(stream, config)
+
+    async def browse_dead(self, limit: int) -> list[tuple[int, Message]]:
+        """Up to ``limit`` dead letters with their stream sequence, oldest first, without consuming them."""
+        with broker_errors(self.url, "dead letters"):
+            count = min(limit, (await self.jsm.stream_info(DEAD_STREAM)).state.messages)
+            if count <= 0:
+                return []
+            name = f"browse_{uuid.uuid4().hex}"
+            await self.jsm.add_consumer(DEAD_STREAM, ConsumerConfig(
+                name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
+                inactive_threshold=30.0, mem_storage=True))
+            try:
+                return await self._read(name, count)
+            finally:
+                with contextlib.suppress(Exception):
+                    await self.jsm.delete_consumer(DEAD_STREAM, name)
+
+    async def _read(self, consumer: str, count: int) -> list[tuple[int, Message]]:
+        got: list[tuple[int, Message]] = []
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def on_message(msg: Msg) -> None:
+            if msg.reply:
+                headers = msg.headers or {}
+                headers.pop(MSG_ID, None)
+                tokens = msg.reply.split(".")
+                seq = int(tokens[5] if len(tokens) == 9 else tokens[7])
+                got.append((seq, Message(msg.subject[len(DEAD):], msg.data, headers)))
+            if (not msg.reply or len(got) >= count) and not done.done():
+                done.set_result(None)  # a status means the stream has no more
+
+        inbox = self.client.new_inbox()
+        sub = await self.client.subscribe(inbox, cb=on_message)
+        try:
+            request = json.dumps({"batch": count, "no_wait": True}).encode()
+            await self.client.publish(f"{API_PREFIX}.CONSUMER.MSG.NEXT.{DEAD_STREAM}.{consumer}", request, inbox)
+            await asyncio.wait_for(done, 10.0)
+        finally:
+            await sub.unsubscribe()
+        return got
+
+    async def remove_dead(self, message_ids: set[str] | None) -> int:
+        if message_ids is None:
+            with broker_errors(self.url, "purge dead letters"):
+                state = (await self.jsm.stream_info(DEAD_STREAM)).state
+                if state.messages:
+                    await self.jsm.purge_stream(DEAD_STREAM, seq=state.last_seq + 1)
+                return state.messages
+        chosen = [seq for seq, m in await self.browse_dead(1 << 30) if m.headers.get("il-id") in message_ids]
+        with broker_errors(self.url, "remove dead letters"):
+            for seq in chosen:
+                await self.jsm.delete_msg(DEAD_STREAM, seq)
+        return len(chosen)
+
+
+class PullConsumer:
+    """One member of a service's durable consumer, feeding a binding's pool.
+
+    The member keeps ``busy + credit <= pool.size``: ``busy`` deliveries are
+    being handled, ``credit`` more are asked for by pull requests still open
+    (the server's 408 answer says how many of a request were left). It pulls
+    again once a quarter of its slots are free. With ``settle=False`` (a
+    live-only endpoint) each message is acknowledged on arrival: at most once.
+    """
+
+    def __init__(self, jetstream: JetStream, stream: str, config: ConsumerConfig, pool: Pool, *,
+                 strip: int, settle: bool) -> None:
+        self._js = jetstream
+        self._client = jetstream.client
+        self._stream = stream
+        self._config = config
+        self._pool = pool
+        self._strip = strip
+        self._settle = settle
+        self._size = pool.size
+        self._threshold = max(1, pool.size // 4)
+        self._next = f"{API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{config.durable_name}"
+        self._expires = int(PULL_EXPIRES * 1e9)
+        self._inbox = self._client.new_inbox()
+        self._credit = 0
+        self._busy = 0
+        self._active = False
+        self._stopped = False
+        self._kick = asyncio.Event()
+        self._kick_delay = 0.0
+        self._sub: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._js.ensure_consumer(self._stream, self._config)
+        with broker_errors(self._js.url, "subscribe"):
+            self._sub = await self._client.subscribe(self._inbox, cb=self._on_message)
+            await self._pull()
+        self._task = asyncio.ensure_future(self._maintain())
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):  # closed or reconnecting: the server forgets it anyway
+                await sub.unsubscribe()
+
+    def resume(self, delay: float = 0.0) -> None:
+        """Re-declare the consumer and pull afresh (after a reconnect or a refused pull)."""
+        self._kick_delay = delay
+        self._kick.set()
+
+    async def _on_message(self, msg: Msg) -> None:
+        reply = msg.reply
+        if not reply:
+            await self._on_status(msg.headers)
+            return
+        self._active = True
+        if self._credit:
+            self._credit -= 1
+        self._busy += 1
+        headers = msg.headers
+        if headers is None:
+            headers = {}
+        else:
+            headers.pop(MSG_ID, None)
+        receipt = None
+        if self._settle:
+            receipt = JetStreamReceipt(self._client, reply, self._js.url)
+        else:
+            await self._client.publish(reply, b"+ACK")
+        message = Message(msg.subject[self._strip:], msg.data, headers, None, delivery_count(reply), receipt)
+        await self._pool.put(message, self._release)
+
+    async def _on_status(self, headers: dict[str, str] | None) -> None:
+        self._active = True
+        headers = headers or {}
+        code = headers.get(STATUS, "")
+        if code == "100":  # idle heartbeat
+            return
+        pending = headers.get(PENDING, "")
+        self._credit = max(0, self._credit - int(pending)) if pending.isdigit() else 0
+        if code in ("404", "408"):  # the request ran out: ask again
+            await self._pull()
+        else:  # 409 and the like: the consumer was removed, or the server refused the pull
+            log.debug("pull on %s answered %s %s", self._config.name, code, headers.get("Description", ""))
+            self.resume(1.0)
+
+    async def _release(self) -> None:
+        self._busy -= 1
+        await self._pull()
+
+    async def _pull(self) -> None:
+        want = self._size - self._busy - self._credit
+        if want < self._threshold or self._stopped or not self._client.is_connected:
+            return
+        self._credit += want
+        await self._client.publish(self._next, b'{"batch":%d,"expires":%d}' % (want, self._expires), self._inbox)
+
+    async def _maintain(self) -> None:
+        """Re-declares and re-pulls when kicked; restarts pulling after a silence."""
+        while not self._stopped:
+            try:
+                await asyncio.wait_for(self._kick.wait(), WATCHDOG)
+            except TimeoutError:
+                if not self._active:
+                    self._credit = 0
+                    with contextlib.suppress(Exception):
+                        await self._pull()
+                self._active = False
+                continue
+            self._kick.clear()
+            if self._kick_delay:
+                await asyncio.sleep(self._kick_delay)
+            try:
+                await self._js.ensure_consumer(self._stream, self._config)
+                self._credit = 0
+                await self._pull()
+            except InterlinkError as exc:
+                log.warning("consumer %s: %s; trying again", self._config.name, exc)
+                self.resume(1.0)

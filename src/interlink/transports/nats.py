@@ -1,0 +1,412 @@
+"""``nats://``: interlink on NATS. Requests ride core NATS; sends, notifications
+and durable publishes ride JetStream.
+
+How each kind of delivery travels (``S`` is the user's subject or pattern):
+
+============================  ==========================================================
+request                       core publish to ``S`` with a reply on this connection's
+                              muxed inbox; endpoint members share a queue subscription
+                              on ``S`` (queue = the service)
+send                          JetStream publish to ``_il.q.S`` (work-queue stream), read
+                              by the service's durable pull consumer
+publish(durable=True)         JetStream publish to ``_il.e.d.S`` (interest stream), one
+                              durable pull consumer per subscribing service
+publish(durable=False)        core publish to ``_il.e.l.S``; durable groups hear it on a
+                              queue subscription, never stored
+live-only subscription        core subscription on ``_il.e.*.S``: hears both publishes
+dead letters                  JetStream publish to ``_il.dead.S`` (limits stream)
+============================  ==========================================================
+
+Names starting with ``_`` are reserved for the framework, so no user subject is
+captured by a stream and a request can never be answered by a JetStream
+acknowledgement. Streams, consumers and their limits (7 days and 1 GiB for
+stored messages, 14 days for dead letters, consumers removed after 3 days
+without a member) are described in :mod:`interlink.transports._nats_jetstream`.
+
+JetStream publishes carry ``Nats-Msg-Id`` = the ``il-id`` header, so a resend
+within 2 minutes is stored once; a publish interrupted by a lost connection is
+resent with the same id once the client has reconnected (within 10 seconds),
+then fails with :class:`~interlink.ConnectionLost`. The client reconnects
+forever; requests in flight when the connection drops fail at once with
+ConnectionLost, and every consumer re-declares itself and pulls again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from typing import TYPE_CHECKING
+
+from nats.aio.client import Client
+
+from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
+from interlink.transports._nats_jetstream import (
+    EVENTS_STREAM,
+    WORK_STREAM,
+    JetStream,
+    PullConsumer,
+    consumer_config,
+)
+from interlink.transports._nats_support import (
+    ANY_EVENT,
+    DEAD,
+    EVENT,
+    EVENT_PREFIX_LEN,
+    LIVE,
+    MSG_ID,
+    STATUS,
+    WORK,
+    Pool,
+    broker_errors,
+    consumer_name,
+    describe,
+    log,
+    safe_url,
+    translate,
+)
+from interlink.transports.base import Binding, Handler, Message, Transport
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription as NatsSubscription
+    from nats.js.api import ConsumerConfig
+
+CONNECT_WAIT = 5.0  # start() gives up after this long without a connection
+STORE_WAIT = 10.0  # a JetStream publish waits this long for a reconnect and its acknowledgement
+ACK_WAIT = 5.0  # one attempt at a JetStream publish waits this long for the acknowledgement
+HEADROOM = 4096  # bodies this close to the server's limit get their headers measured too
+
+
+def _expire(future: asyncio.Future[Msg | None]) -> None:
+    if not future.done():
+        future.set_result(None)  # None means: no reply in time
+
+
+class NatsTransport(Transport):
+    """A connection to a NATS server with JetStream (see the module docstring)."""
+
+    durable = True
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: Client | None = None
+        self._js: JetStream | None = None
+        self._pending: dict[str, asyncio.Future[Msg | None]] = {}
+        self._tokens = itertools.count(1)
+        self._prefix = ""
+        self._prefix_len = 0
+        self._room = 0
+        self._connected = asyncio.Event()
+        self._starting: asyncio.Future[BaseException] | None = None
+        self._consumers: set[_Consumer] = set()
+        self._inboxes: list[NatsSubscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- connection ----------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        client = Client()
+        await self._connect(client)
+        try:
+            self._prefix = f"{client.new_inbox()}."
+            self._prefix_len = len(self._prefix)
+            with broker_errors(self.url, "subscribe"):
+                self._inboxes.append(await client.subscribe(f"{self._prefix}*", cb=self._on_reply))
+            self._js = JetStream(client, self.url)
+            await self._js.ensure_streams()
+        except BaseException:
+            await client.close()
+            raise
+        self.max_payload = client.max_payload
+        self._room = client.max_payload - HEADROOM
+        self._client = client
+        self._connected.set()
+
+    async def _connect(self, client: Client) -> None:
+        """Connect, or raise BrokerError with the first cause, within CONNECT_WAIT seconds."""
+        loop = asyncio.get_running_loop()
+        self._starting = failed = loop.create_future()
+        connecting = asyncio.ensure_future(client.connect(
+            [u.strip() for u in self.url.split(",")], name="interlink", error_cb=self._on_error,
+            disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
+            max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, ping_interval=10,
+            max_outstanding_pings=3))
+        try:
+            await asyncio.wait({connecting, failed}, timeout=CONNECT_WAIT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._starting = None
+        if connecting.done() and connecting.exception() is None:
+            return
+        connecting.cancel()
+        with contextlib.suppress(BaseException):
+            await connecting
+        with contextlib.suppress(Exception):
+            await client.close()
+        cause: BaseException = failed.result() if failed.done() else TimeoutError()
+        raise BrokerError(f"cannot connect to NATS at {safe_url(self.url)}: {describe(cause)}") from None
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        for consumer in list(self._consumers):
+            await consumer.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await client.flush(timeout=2)  # acknowledgements still buffered go out first
+        with contextlib.suppress(Exception):
+            await client.close()
+        self._inboxes.clear()
+        self._connected.clear()
+
+    async def _on_error(self, exc: Exception) -> None:
+        if self._starting is not None and not self._starting.done():
+            self._starting.set_result(exc)
+        else:
+            log.warning("NATS %s: %s", safe_url(self.url), describe(exc))
+
+    async def _on_disconnect(self) -> None:
+        self._connected.clear()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionLost(f"{safe_url(self.url)}: connection lost"))
+
+    async def _on_reconnect(self) -> None:
+        log.info("NATS %s: reconnected", safe_url(self.url))
+        self._connected.set()
+        task = asyncio.ensure_future(self._redeclare())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _redeclare(self) -> None:
+        """The server may have lost its state: declare the streams again, then every consumer."""
+        if self._js is not None:
+            try:
+                await self._js.ensure_streams()
+            except InterlinkError as exc:
+                log.warning("NATS %s: %s", safe_url(self.url), exc)
+        for consumer in self._consumers:
+            consumer.resume()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise BrokerError(f"{safe_url(self.url)}: transport is not started")
+        return self._client
+
+    # -- core NATS -----------------------------------------------------------
+
+    async def _call(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Msg | None:
+        """Publish with a reply to the muxed inbox; the reply, or None after ``timeout``."""
+        client = self.client
+        if not client.is_connected:
+            raise ConnectionLost(f"{safe_url(self.url)}: not connected (reconnecting)")
+        if len(body) > self._room:
+            self._check_size(body, headers)
+        token = str(next(self._tokens))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Msg | None] = loop.create_future()
+        self._pending[token] = future
+        timer = loop.call_later(timeout, _expire, future)
+        try:
+            await client.publish(subject, body, self._prefix + token, headers)
+            return await future
+        except InterlinkError:
+            raise
+        except Exception as exc:
+            raise translate(exc, self.url, subject) from None
+        finally:
+            timer.cancel()
+            del self._pending[token]
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._pending.get(msg.subject[self._prefix_len:])
+        if future is not None and not future.done():  # else the requester gave up: dropped
+            future.set_result(msg)
+
+    async def request(self, message: Message, timeout: float) -> Message:
+        reply = await self._call(message.subject, message.body, message.headers, timeout)
+        if reply is None:
+            raise RequestTimeout(f"no reply from {message.subject!r} within {timeout:.3f}s")
+        headers = reply.headers
+        if headers is not None and not reply.data and headers.get(STATUS) == "503":
+            raise NoResponders(f"no instance serves {message.subject!r}")
+        return Message(message.subject, reply.data, headers or {})
+
+    async def reply(self, address: str, message: Message) -> None:
+        await self._publish(address, message)
+
+    async def _publish(self, subject: str, message: Message) -> None:
+        body = message.body
+        if len(body) > self._room:
+            self._check_size(body, message.headers)
+        try:
+            await self.client.publish(subject, body, headers=message.headers)
+        except Exception as exc:
+            raise translate(exc, self.url, subject) from None
+
+    def _check_size(self, body: bytes, headers: dict[str, str]) -> None:
+        size = len(body) + 12 + sum(len(k) + len(v) + 4 for k, v in headers.items())
+        if size > self.max_payload:
+            raise ValidationError(f"message of {size} bytes with its headers exceeds the broker's limit "
+                                  f"of {self.max_payload}")
+
+    async def inbox(self, handler: Handler) -> str:
+        client = self.client
+        address = client.new_inbox()
+
+        async def deliver(msg: Msg) -> None:
+            await handler(Message(msg.subject, msg.data, msg.headers or {}))
+
+        with broker_errors(self.url, "open an inbox"):
+            self._inboxes.append(await client.subscribe(address, cb=deliver))
+            await client.flush(timeout=5)
+        return address
+
+    # -- JetStream -----------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        await self._store(WORK + message.subject, message, message.headers.get("il-id"))
+
+    async def publish(self, message: Message, *, durable: bool = True) -> None:
+        if durable:
+            await self._store(EVENT + message.subject, message, message.headers.get("il-id"))
+        else:
+            await self._publish(LIVE + message.subject, message)
+
+    async def _store(self, subject: str, message: Message, msg_id: str | None) -> None:
+        """Publish to JetStream and wait for the acknowledgement, resending through reconnects."""
+        headers = message.headers
+        if msg_id:
+            headers = {**headers, MSG_ID: msg_id}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STORE_WAIT
+        declared = False
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise ConnectionLost(f"{safe_url(self.url)}: {subject} was not stored within {STORE_WAIT:.0f}s")
+            try:
+                if not self._connected.is_set():
+                    await asyncio.wait_for(self._connected.wait(), left)
+                ack = await self._call(subject, message.body, headers, min(left, ACK_WAIT))
+            except (ConnectionLost, TimeoutError):
+                continue  # resent with the same Nats-Msg-Id: stored once
+            if ack is None:
+                continue
+            if not ack.data and ack.headers and ack.headers.get(STATUS) == "503" and not declared:
+                declared = True  # no stream: the server lost its state; declare and resend
+                await self._jetstream.ensure_streams()
+                continue
+            self._check_ack(subject, ack)
+            return
+
+    def _check_ack(self, subject: str, ack: Msg) -> None:
+        if ack.data.startswith(b'{"stream"') and b'"error"' not in ack.data:
+            return
+        try:
+            error = json.loads(ack.data).get("error", {}).get("description", "")
+        except (ValueError, AttributeError):
+            error = "no stream stores it" if not ack.data else ack.data[:200].decode(errors="replace")
+        raise BrokerError(f"{safe_url(self.url)}: JetStream refused {subject}: {error}")
+
+    @property
+    def _jetstream(self) -> JetStream:
+        if self._js is None:
+            raise BrokerError(f"{safe_url(self.url)}: transport is not started")
+        return self._js
+
+    async def dead_letter(self, message: Message) -> None:
+        headers = message.headers
+        msg_id = f"{headers.get('il-id', '')}.{headers.get('il-dead-service', '')}.dead"
+        await self._store(DEAD + message.subject, message, msg_id)
+
+    async def dead_letters(self, limit: int = 1000) -> list[Message]:
+        return [m for _, m in await self._jetstream.browse_dead(limit)]
+
+    async def remove_dead_letters(self, message_ids: set[str] | None = None) -> int:
+        return await self._jetstream.remove_dead(message_ids)
+
+    # -- consuming -----------------------------------------------------------
+
+    async def consume(self, binding: Binding, handler: Handler) -> _Consumer:
+        consumer = _Consumer(self, Pool(handler, binding.max_inflight))
+        try:
+            await self._bind(consumer, binding)
+            with broker_errors(self.url, "subscribe"):
+                await self.client.flush(timeout=5)  # the server has our interest before we return
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    async def _bind(self, consumer: _Consumer, binding: Binding) -> None:
+        pattern, group = binding.pattern, binding.group
+        durable = binding.durable and group is not None
+        name = consumer_name(binding.name or group or "", pattern)
+        if binding.kind == "endpoint":
+            await consumer.listen(pattern, group, 0)  # requests
+            if group is None:  # every member hears sends while it runs
+                await consumer.listen(WORK + pattern, None, len(WORK))
+                return
+            config = consumer_config(name, WORK + pattern, new_only=False, inflight=binding.max_inflight,
+                                     ack_wait=binding.ack_wait)
+            await consumer.pull(WORK_STREAM, config, len(WORK), settle=durable)
+        elif durable:
+            await consumer.listen(LIVE + pattern, group, EVENT_PREFIX_LEN)
+            config = consumer_config(name, EVENT + pattern, new_only=True, inflight=binding.max_inflight,
+                                     ack_wait=binding.ack_wait)
+            await consumer.pull(EVENTS_STREAM, config, EVENT_PREFIX_LEN, settle=True)
+        else:
+            await consumer.listen(ANY_EVENT + pattern, group, EVENT_PREFIX_LEN)
+
+
+class _Consumer:
+    """One consume() call: core subscriptions and a JetStream member feeding one pool."""
+
+    def __init__(self, transport: NatsTransport, pool: Pool) -> None:
+        self._transport = transport
+        self._pool = pool
+        self._subs: list[NatsSubscription] = []
+        self._member: PullConsumer | None = None
+        self._stopped = False
+        transport._consumers.add(self)
+
+    async def listen(self, subject: str, group: str | None, strip: int) -> None:
+        pool = self._pool
+
+        async def deliver(msg: Msg) -> None:
+            message = Message(msg.subject[strip:], msg.data, msg.headers or {}, msg.reply or None)
+            await pool.put(message)
+
+        with broker_errors(self._transport.url, f"subscribe to {subject}"):
+            self._subs.append(await self._transport.client.subscribe(subject, group or "", cb=deliver))
+
+    async def pull(self, stream: str, config: ConsumerConfig, strip: int, *, settle: bool) -> None:
+        self._member = PullConsumer(self._transport._jetstream, stream, config, self._pool, strip=strip,
+                                    settle=settle)
+        await self._member.start()
+
+    def resume(self) -> None:
+        if self._member is not None:
+            self._member.resume()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._transport._consumers.discard(self)
+        for sub in self._subs:
+            with contextlib.suppress(Exception):  # closed or reconnecting: the server forgets it anyway
+                await sub.unsubscribe()
+        if self._member is not None:
+            await self._member.stop()
+        for message in await self._pool.close():
+            if message.receipt is not None:  # never started: back to the broker for another member
+                with contextlib.suppress(InterlinkError):
+                    await message.receipt.nack(0)

@@ -1,0 +1,355 @@
+"""What the conformance suite cannot see of the amqp:// transport: errors, topology, restarts, retries.
+
+Test state lives under the ``iltest`` prefix with short expiries (see
+tests/conformance/test_rabbitmq.py), so the shared broker forgets it on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import interlink
+from interlink import Context, Service
+from interlink.testing import unique
+from interlink.testing.conformance import eventually
+from interlink.transports._amqp_topology import amqp_pattern, delay_tier, parse_url
+from interlink.transports.base import Binding, Message
+from interlink.transports.rabbitmq import RabbitTransport
+from tests.conftest import require_broker
+
+RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+OPTIONS = "?prefix=iltest&expires=900&dead_expires=3600"
+
+
+@pytest.fixture
+def url() -> str:
+    return require_broker(RABBIT_URL, "RabbitMQ") + OPTIONS
+
+
+@pytest.fixture
+async def transports(url: str) -> AsyncIterator[list[RabbitTransport]]:
+    made: list[RabbitTransport] = []
+    yield made
+    for transport in made:
+        await transport.close()
+
+
+async def started(made: list[RabbitTransport], url: str) -> RabbitTransport:
+    transport = RabbitTransport(url)
+    await transport.start()
+    made.append(transport)
+    return transport
+
+
+# -- no broker needed -----------------------------------------------------------------
+
+
+def test_url_options_are_split_off_and_checked() -> None:
+    opts = parse_url("amqp://bob:secret@rabbit.example:5673/prod?heartbeat=10&queue_type=quorum&expires=60&prefix=x")
+    assert opts.url == "amqp://bob:secret@rabbit.example:5673/prod?heartbeat=10"
+    assert opts.shown == "amqp://bob@rabbit.example:5673/prod" and "secret" not in opts.shown
+    assert (opts.queue_type, opts.expires, opts.prefix, opts.vhost) == ("quorum", 60.0, "x", "prod")
+    assert parse_url("amqp://localhost").shown == "amqp://localhost:5672/"
+    for bad in ("queue_type=stream", "expires=-1", "expires=soon", "prefix=amq.x", "prefix=a*b"):
+        with pytest.raises(ValueError, match=bad.split("=")[0]):
+            parse_url(f"amqp://localhost/?{bad}")
+
+
+def test_wildcards_map_onto_amqp() -> None:
+    assert amqp_pattern("a.*.c") == "a.*.c"
+    assert amqp_pattern("a.>") == "a.*.#"  # '#' alone would also match "a"
+    assert amqp_pattern(">") == "*.#"
+    assert amqp_pattern("a.b") == "a.b"
+
+
+def test_delays_round_to_the_nearest_tier() -> None:
+    assert delay_tier(0.0) == 10
+    assert delay_tier(0.011) == 10
+    assert delay_tier(0.9) == 1_000
+    assert delay_tier(3.0) == 2_500
+    assert delay_tier(10_000.0) == 3_600_000
+
+
+# -- bad input at connect -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("bad_url", "cause"), [
+    ("amqp://guest:wrong@127.0.0.1:5672/", "refused the login"),
+    ("amqp://guest:guest@127.0.0.1:5672/no-such-vhost", "virtual host 'no-such-vhost'"),
+    ("amqp://guest:guest@127.0.0.1:1/", "connection refused"),
+])
+async def test_bad_connection_fails_fast_and_clearly(url: str, bad_url: str, cause: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(interlink.BrokerError) as err:
+        await RabbitTransport(bad_url).start()
+    assert time.monotonic() - start < 5.0
+    text = str(err.value)
+    assert cause in text and "127.0.0.1" in text and "wrong" not in text.replace("wrong user", "")
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no library stack attached
+
+
+# -- topology ------------------------------------------------------------------------------
+
+
+async def test_tail_wildcard_needs_at_least_one_token(url: str, transports: list[RabbitTransport]) -> None:
+    transport = await started(transports, url)
+    topic = unique()
+    got: list[str] = []
+
+    async def on(message: Message) -> None:
+        got.append(message.subject)
+        if message.receipt is not None:
+            await message.receipt.ack()
+
+    for durable in (True, False):
+        await transport.consume(Binding("subscription", f"{topic}.>", group=unique("g"), durable=durable,
+                                        name="g"), on)
+    for subject in (topic, f"{topic}.a", f"{topic}.a.b"):
+        await transport.publish(Message(subject, b""), durable=True)
+    await eventually(lambda: len(got) >= 4)
+    await asyncio.sleep(0.2)
+    assert sorted(got) == sorted([f"{topic}.a", f"{topic}.a.b"] * 2)
+
+
+async def test_non_durable_publish_is_not_stored_for_a_stopped_group(url: str,
+                                                                     transports: list[RabbitTransport]) -> None:
+    transport = await started(transports, url)
+    subject, group = unique(), unique("g")
+    got: list[bytes] = []
+
+    async def on(message: Message) -> None:
+        got.append(message.body)
+        if message.receipt is not None:
+            await message.receipt.ack()
+
+    binding = Binding("subscription", subject, group=group, durable=True, name=group)
+    sub = await transport.consume(binding, on)
+    await transport.publish(Message(subject, b"live"), durable=False)  # a running member: delivered
+    await eventually(lambda: got == [b"live"])
+    await sub.stop()
+    await transport.publish(Message(subject, b"gone"), durable=False)
+    await transport.publish(Message(subject, b"kept"), durable=True)
+    await asyncio.sleep(0.2)
+    await transport.consume(binding, on)
+    await eventually(lambda: len(got) >= 2)
+    await asyncio.sleep(0.2)
+    assert got == [b"live", b"kept"]
+
+
+async def test_request_to_a_stopped_endpoint_fails_fast(url: str, transports: list[RabbitTransport]) -> None:
+    server, client = await started(transports, url), await started(transports, url)
+    subject = unique()
+
+    async def echo(message: Message) -> None:
+        assert message.reply_to is not None
+        await server.reply(message.reply_to, Message(subject, message.body))
+
+    sub = await server.consume(Binding("endpoint", subject, group="g", durable=True, name="g"), echo)
+    assert (await client.request(Message(subject, b"ping"), 2.0)).body == b"ping"
+    await sub.stop()  # the durable queue stays; nobody consumes it
+    start = time.monotonic()
+    with pytest.raises(interlink.NoResponders):
+        await client.request(Message(subject, b"ping"), 5.0)
+    assert time.monotonic() - start < 1.0
+
+
+async def test_late_reply_is_dropped_quietly(url: str, transports: list[RabbitTransport]) -> None:
+    server, client = await started(transports, url), await started(transports, url)
+    subject = unique()
+    replied = asyncio.Event()
+
+    async def slow(message: Message) -> None:
+        await asyncio.sleep(0.3)
+        assert message.reply_to is not None
+        await server.reply(message.reply_to, Message(subject, b"late"))
+        replied.set()
+
+    async def fast(message: Message) -> None:
+        assert message.reply_to is not None
+        await server.reply(message.reply_to, Message(subject, message.body))
+
+    await server.consume(Binding("endpoint", subject, group="g"), slow)
+    with pytest.raises(interlink.RequestTimeout):
+        await client.request(Message(subject, b"x"), 0.1)
+    await asyncio.wait_for(replied.wait(), 5.0)
+    other = unique()
+    await server.consume(Binding("endpoint", other, group="g"), fast)
+    assert (await client.request(Message(other, b"next"), 2.0)).body == b"next"
+    assert client._waiting == {}
+
+
+# -- durability ----------------------------------------------------------------------------
+
+
+async def test_send_waits_for_a_service_that_restarts(url: str) -> None:
+    require_broker(RABBIT_URL, "RabbitMQ")
+    svc = Service(unique("svc"))
+    subject = unique()
+    got: list[int] = []
+
+    @svc.endpoint(subject)
+    async def note(n: int) -> None:
+        got.append(n)
+
+    server = await interlink.connect(url).start()
+    await server.serve(svc)
+    await server.close()  # the whole process goes away, not just the instance
+    async with interlink.connect(url) as sender:
+        for n in range(3):
+            await sender.notify(subject, n)
+    async with interlink.connect(url) as server:
+        await server.serve(svc)
+        await eventually(lambda: sorted(got) == [0, 1, 2])
+
+
+async def test_send_before_any_member_is_parked(url: str, transports: list[RabbitTransport]) -> None:
+    sender, server = await started(transports, url), await started(transports, url)
+    subject = unique()
+    got: list[bytes] = []
+
+    async def on(message: Message) -> None:
+        got.append(message.body)
+        assert message.receipt is not None
+        await message.receipt.ack()
+
+    await sender.send(Message(subject, b"early"))
+    assert await sender._publisher.flush(5.0) == 0  # type: ignore[union-attr]
+    await server.consume(Binding("endpoint", subject, group="g", durable=True, name="g"), on)
+    await eventually(lambda: got == [b"early"])
+
+
+async def test_nack_redelivers_after_the_delay_with_the_next_attempt(url: str,
+                                                                     transports: list[RabbitTransport]) -> None:
+    transport = await started(transports, url)
+    subject = unique()
+    seen: list[tuple[int, float, str]] = []
+
+    async def on(message: Message) -> None:
+        seen.append((message.attempt, time.monotonic(), message.subject))
+        assert message.receipt is not None
+        if message.attempt == 1:
+            await message.receipt.nack(0.5)
+        else:
+            await message.receipt.ack()
+
+    await transport.consume(Binding("subscription", f"{subject}.*", group="g", durable=True, name="g"), on)
+    await transport.publish(Message(f"{subject}.x", b"", {"il-id": "m1"}))
+    await eventually(lambda: len(seen) == 2)
+    (first, t1, s1), (second, t2, s2) = seen
+    assert (first, second) == (1, 2) and s1 == s2 == f"{subject}.x"
+    assert 0.4 <= t2 - t1 < 3.0
+
+
+async def test_quorum_queues(url: str, transports: list[RabbitTransport]) -> None:
+    transport = await started(transports, url + "&queue_type=quorum")
+    subject = unique()
+    attempts: list[int] = []
+
+    async def on(message: Message) -> None:
+        attempts.append(message.attempt)
+        assert message.receipt is not None
+        await (message.receipt.nack(0.01) if message.attempt < 3 else message.receipt.ack())
+
+    await transport.consume(Binding("endpoint", subject, group="g", durable=True, name="g"), on)
+    await transport.send(Message(subject, b"q"))
+    await eventually(lambda: attempts == [1, 2, 3])
+
+
+async def test_dead_letters_browse_without_loss_in_order(url: str, transports: list[RabbitTransport]) -> None:
+    transport = await started(transports, url)
+    tag = unique()
+    ids = [f"{tag}-{n}" for n in range(5)]
+    for message_id in ids:
+        await transport.dead_letter(Message(f"{tag}.s", message_id.encode(), {"il-id": message_id, "tag": tag}))
+
+    async def ours() -> list[str]:
+        return [m.headers["il-id"] for m in await transport.dead_letters(100_000) if m.headers.get("tag") == tag]
+
+    assert await ours() == ids
+    assert await ours() == ids  # browsing twice loses nothing and keeps the order
+    letters = [m for m in await transport.dead_letters(100_000) if m.headers.get("tag") == tag]
+    assert letters[0].subject == f"{tag}.s" and letters[0].body == ids[0].encode()
+    assert await transport.remove_dead_letters({ids[1], ids[3]}) == 2
+    assert await ours() == [ids[0], ids[2], ids[4]]
+    assert await transport.remove_dead_letters(set(ids)) == 3
+    assert await ours() == []
+
+
+async def test_consumers_come_back_after_a_lost_connection(url: str, transports: list[RabbitTransport]) -> None:
+    server, client = await started(transports, url), await started(transports, url)
+    subject = unique()
+    got: list[bytes] = []
+
+    async def on(message: Message) -> None:
+        got.append(message.body)
+        if message.reply_to is not None:
+            await server.reply(message.reply_to, Message(subject, b"pong"))
+        elif message.receipt is not None:
+            await message.receipt.ack()
+
+    await server.consume(Binding("endpoint", subject, group="g", durable=True, name="g"), on)
+    _drop_socket(server)
+    await client.send(Message(subject, b"while away"))
+    await eventually(lambda: got == [b"while away"], timeout=20.0)
+    reply = await _retry_request(client, Message(subject, b"ping"))
+    assert reply.body == b"pong"
+
+
+def _drop_socket(transport: RabbitTransport) -> None:
+    """Cut the TCP connection under the robust connection, as a network failure would."""
+    connection: Any = transport._connection
+    writer_task = connection.transport.connection._writer_task.task
+    writer_task.get_coro().cr_frame.f_locals["writer"].transport.abort()
+
+
+async def _retry_request(client: RabbitTransport, message: Message) -> Message:
+    end = time.monotonic() + 20.0
+    while True:
+        try:
+            return await client.request(message, 1.0)
+        except (interlink.NoResponders, interlink.RequestTimeout):
+            if time.monotonic() > end:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_many_durable_publishes_stay_in_flight(url: str, transports: list[RabbitTransport]) -> None:
+    transport = await started(transports, url)
+    subject = unique()
+    got: list[bytes] = []
+
+    async def on(message: Message) -> None:
+        got.append(message.body)
+        assert message.receipt is not None
+        await message.receipt.ack()
+
+    await transport.consume(Binding("subscription", subject, group="g", durable=True, name="g",
+                                    max_inflight=256), on)
+    start = time.monotonic()
+    for n in range(2000):
+        await transport.publish(Message(subject, str(n).encode()))
+    assert await transport._publisher.flush(10.0) == 0  # type: ignore[union-attr]
+    publish_rate = 2000 / (time.monotonic() - start)
+    await eventually(lambda: len(got) == 2000)
+    assert got == [str(n).encode() for n in range(2000)]  # one publisher, one consumer: order kept
+    assert publish_rate > 1500, publish_rate  # awaiting each confirm would cap near 1.2k/s
+
+
+async def test_context_reaches_the_handler(url: str) -> None:
+    require_broker(RABBIT_URL, "RabbitMQ")
+    svc = Service(unique("svc"))
+    subject = unique()
+
+    @svc.endpoint(subject)
+    async def who(_: Any, ctx: Context) -> dict[str, Any]:
+        return {"attempt": ctx.attempt, "subject": ctx.subject}
+
+    async with interlink.connect(url) as bus:
+        assert isinstance(bus.transport, RabbitTransport)
+        await bus.serve(svc)
+        assert await bus.request(subject, None) == {"attempt": 1, "subject": subject}

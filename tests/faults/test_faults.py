@@ -106,8 +106,8 @@ async def test_broker_restart_mid_stream(own_broker: OwnBroker, tmp_path: Path) 
             wait_until, lambda: {str(n) for n in acked} <= set(workers.handled()), 60)
     finally:
         workers.stop()
-    handled = workers.handled()
-    got = {int(k) for k in handled if int(k) >= 0}
+    handled = {k: v for k, v in workers.handled().items() if int(k) >= 0}  # negative: the requests
+    got = {int(k) for k in handled}
     figures = Figures("broker restart", len(acked), len(got & acked), sum(handled.values()) - len(handled))
     figures.print()
     print(f"[fault] outcomes during the restart: {outcomes}")

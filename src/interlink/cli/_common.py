@@ -23,7 +23,7 @@ from interlink._errors import (
 )
 
 console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Exit codes: scripts can tell these apart.
 OK, FAILED, USAGE, NO_RESPONDERS, TIMEOUT, BROKER, INVALID = 0, 1, 2, 3, 4, 5, 6
@@ -31,9 +31,9 @@ _CODES: list[tuple[type[BaseException], int]] = [
     (NoResponders, NO_RESPONDERS),
     (RequestTimeout, TIMEOUT),
     (BrokerError, BROKER),
-    (RemoteError, FAILED),
     (SubjectError, USAGE),
-    (ValidationError, INVALID),
+    (ValidationError, INVALID),  # before RemoteError: a refused body is both
+    (RemoteError, FAILED),
     (InterlinkError, FAILED),
 ]
 

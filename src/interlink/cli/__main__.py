@@ -1,0 +1,5 @@
+import sys
+
+from interlink.cli import main
+
+sys.exit(main())

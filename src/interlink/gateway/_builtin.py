@@ -1,0 +1,71 @@
+"""The gateway's own routes: /healthz, /readyz, /metrics, /openapi.json, /docs."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import msgspec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from interlink._errors import InterlinkError
+from interlink.gateway._http import json_response
+from interlink.gateway._openapi import DOCS_HTML
+from interlink.gateway._router import Options
+
+if TYPE_CHECKING:
+    from interlink._bus import Bus
+    from interlink.gateway.middleware.metrics import GatewayMetrics
+
+UNSERVED_FOR = 30.0  # seconds a target that had no responders counts as not served
+
+
+class Builtin:
+    """A small GET route of the gateway itself (no auth, no rate limit)."""
+
+    def __init__(self, name: str, answer: Callable[[Request], Awaitable[Response]]) -> None:
+        self.options = Options(name)
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.answer(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def builtins(bus: Bus, ping_subject: str, unserved: dict[str, float], metrics: GatewayMetrics,
+             spec: dict[str, object], docs: bool, title: str) -> list[tuple[str, Builtin]]:
+    spec_body = msgspec.json.encode(spec)
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:  # a round trip through the broker to this gateway's own endpoint
+            await bus.request(ping_subject, None, 1.0)
+        except InterlinkError:
+            return json_response({"status": "unavailable", "broker": False}, 503)
+        now = time.monotonic()
+        missing = sorted(name for name, when in unserved.items() if now - when < UNSERVED_FOR)
+        if missing:
+            return json_response({"status": "degraded", "broker": True, "unserved": missing}, 503)
+        return json_response({"status": "ready", "broker": True})
+
+    async def metrics_page(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(spec_body, media_type="application/json")
+
+    async def docs_page(request: Request) -> Response:
+        return HTMLResponse(DOCS_HTML.format(title=html.escape(title)))
+
+    routes = [("/healthz", Builtin("healthz", healthz)), ("/readyz", Builtin("readyz", readyz)),
+              ("/metrics", Builtin("metrics", metrics_page)), ("/openapi.json", Builtin("openapi", openapi_json))]
+    if docs:
+        routes.append(("/docs", Builtin("docs", docs_page)))
+    return routes

@@ -1,0 +1,43 @@
+"""``X-Request-ID``: the client's (if well formed) or a new one; it becomes the messages' correlation id.
+
+The W3C ``traceparent`` of the request is continued (or a trace is started) the same way.
+Both go in ``scope["state"]``; the response carries ``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from interlink import _headers as h
+from interlink.gateway._inputs import REQUEST_ID, TRACEPARENT
+
+_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+_TRACE = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\Z")
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        given = headers.get("x-request-id", "")
+        request_id = given if _ID.match(given) else h.new_id()
+        trace = headers.get("traceparent", "")
+        state = scope.setdefault("state", {})
+        state[REQUEST_ID] = request_id
+        state[TRACEPARENT] = h.new_traceparent(trace if _TRACE.match(trace) else None)
+        tag = (b"x-request-id", request_id.encode())
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), tag]
+            await send(message)
+
+        await self.app(scope, receive, sending)

@@ -292,7 +292,11 @@ class GatewayConfig(_Strict):
         seen: set[tuple[str, str]] = set()
         names: set[str] = set()
         reserved = (*BUILTIN_PATHS, self.replies_path)
+        identity_headers = set(self.auth.claims_to_headers.values()) if self.auth else set()
         for route in self.routes:
+            if identity_headers & set(route.headers):  # only verified claims may fill these
+                raise ConfigError(f"route {route.name}: headers {sorted(identity_headers & set(route.headers))} "
+                                  "are set from the caller's claims")
             key = (route.method, route.path)
             if key in seen:
                 raise ConfigError(f"route {route.method} {route.path} is declared twice")

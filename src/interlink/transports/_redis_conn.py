@@ -1,0 +1,307 @@
+"""Connections of the Redis transport, on redis-py's asyncio connection class.
+
+``Link`` multiplexes the commands of every task of a transport on one
+connection: commands issued in the same loop iteration are written together
+(pipelined) and their replies, which Redis returns in order, resolve one
+future each. That avoids a connection checkout per command and a round trip
+per command under load. Blocking reads (XREADGROUP BLOCK, BLMPOP, pub/sub)
+each get a dedicated connection from :meth:`Options.connection`.
+
+Every redis-py error becomes an interlink error in :func:`broker_error`, the
+one place where the client's exceptions are translated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio.connection as rconn
+import redis.exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from interlink._errors import BrokerError, ConnectionLost, InterlinkError
+
+CONNECT_TIMEOUT = 3.0  # seconds to open a socket and authenticate
+COMMAND_TIMEOUT = 10.0  # a command without a reply for this long means the connection is dead
+RECONNECT_WAIT = 5.0  # how long a call waits for Redis to come back before it fails
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The URL, split into redis-py's connection settings and interlink's own query options.
+
+    ``prefix`` (default ``il``) starts every key and channel; ``maxlen`` caps
+    each stream (approximately, oldest trimmed first); ``retention`` is how many
+    seconds a durable group outlives its last member; ``dead_maxlen`` caps the
+    dead-letter stream.
+    """
+
+    url: str  # as given, password masked: safe to print
+    connect: dict[str, Any]
+    prefix: str = "il"
+    maxlen: int = 100_000
+    retention: float = 7 * 24 * 3600.0
+    dead_maxlen: int = 100_000
+
+    @classmethod
+    def parse(cls, url: str) -> Options:
+        parts = urlsplit(url)
+        ours: dict[str, str] = {}
+        theirs: list[tuple[str, str]] = []
+        for key, value in parse_qsl(parts.query):
+            (ours.__setitem__(key, value) if key in _OURS else theirs.append((key, value)))
+        redis_url = urlunsplit(parts._replace(query=urlencode(theirs)))
+        masked = parts.netloc
+        if parts.password:
+            masked = masked.replace(f":{parts.password}@", ":***@", 1)
+        safe = urlunsplit(parts._replace(netloc=masked, query=""))
+        try:
+            connect: dict[str, Any] = dict(rconn.parse_url(redis_url))
+            options = cls(safe, connect, **{k: _OURS[k](v) for k, v in ours.items()})
+        except (ValueError, TypeError) as exc:
+            raise BrokerError(f"{safe}: bad URL: {exc}") from None
+        if not options.prefix.replace("-", "").replace("_", "").isalnum():
+            raise BrokerError(f"{safe}: prefix must be letters, digits, '-' or '_'")
+        if options.maxlen < 1 or options.retention <= 0 or options.dead_maxlen < 1:
+            raise BrokerError(f"{safe}: maxlen, retention and dead_maxlen must be positive")
+        return options
+
+    def connection(self, *, timeout: float | None, name: str = "interlink") -> rconn.AbstractConnection:
+        """A new, unconnected connection (RESP2, no client-side retries: interlink retries itself)."""
+        kwargs = dict(self.connect)
+        cls: type[rconn.AbstractConnection] = kwargs.pop("connection_class", rconn.Connection)
+        kwargs.update(protocol=2, socket_timeout=timeout, socket_connect_timeout=CONNECT_TIMEOUT,
+                      retry=Retry(NoBackoff(), 0), client_name=name, driver_info=None)
+        if cls is not rconn.UnixDomainSocketConnection:
+            kwargs.setdefault("socket_keepalive", True)
+        return cls(**kwargs)
+
+
+_OURS: dict[str, Any] = {"prefix": str, "maxlen": int, "retention": float, "dead_maxlen": int}
+
+
+def broker_error(exc: BaseException, where: str) -> InterlinkError:
+    """The interlink error for a redis-py (or socket) error: the one translation point."""
+    if isinstance(exc, InterlinkError):
+        return exc
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, rexc.AuthenticationError | rexc.AuthenticationWrongNumberOfArgsError) or (
+            isinstance(exc, rexc.ResponseError) and text.startswith(("WRONGPASS", "NOAUTH", "invalid password"))):
+        return BrokerError(f"{where}: authentication failed: {text}")
+    if isinstance(exc, rexc.ResponseError):
+        return BrokerError(f"{where}: Redis refused the command: {text}")
+    if isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError | TimeoutError):
+        return ConnectionLost(f"{where}: connection lost: {text}")
+    return BrokerError(f"{where}: {type(exc).__name__}: {text}")
+
+
+async def open_connection(options: Options, *, timeout: float | None) -> rconn.AbstractConnection:
+    """A new connected connection; raises redis-py errors (callers translate them)."""
+    conn = options.connection(timeout=timeout)
+    try:
+        await conn.connect()  # type: ignore[no-untyped-call]
+    except BaseException:
+        await close_connection(conn)
+        raise
+    return conn
+
+
+async def stop_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` and wait for it to end.
+
+    Cancels again until it does: Python 3.11's ``asyncio.wait_for`` (inside
+    redis-py) can swallow a cancellation that arrives as its operation completes.
+    """
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+
+
+async def close_connection(conn: rconn.AbstractConnection | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            await conn.disconnect(nowait=True)
+
+
+class Script:
+    """A Lua script run by its SHA, loaded again when Redis has forgotten it (after a restart)."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+class Link:
+    """One connection shared by every task of a transport, pipelining their commands.
+
+    ``call`` reconnects by itself (waiting up to RECONNECT_WAIT for Redis);
+    commands in flight when the connection drops fail with ConnectionLost,
+    since they may or may not have run.
+    """
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self._conn: rconn.AbstractConnection | None = None
+        self._pending: deque[asyncio.Future[Any]] = deque()
+        self._out: list[bytes] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self._progress = 0.0
+        self._closed = False
+        self.on_reconnect: list[Any] = []  # callables run (soon) after a reconnection
+        self._connected_once = False
+
+    async def connect(self) -> None:
+        """Connect now; raises the redis-py error on failure (for start() to translate)."""
+        async with self._lock:
+            if self._conn is not None:
+                return
+            conn = await open_connection(self.options, timeout=None)
+            self._conn = conn
+            self._tasks = [asyncio.create_task(self._read(conn)), asyncio.create_task(self._write(conn))]
+            if self._connected_once:
+                for callback in self.on_reconnect:
+                    callback()
+            self._connected_once = True
+
+    async def _reconnect(self) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + RECONNECT_WAIT
+        delay = 0.05
+        while True:
+            if self._closed:
+                raise ConnectionLost(f"{self.options.url}: transport is closed")
+            try:
+                await self.connect()
+                return
+            except (rexc.RedisError, OSError) as exc:
+                if loop.time() + delay > end:
+                    raise broker_error(exc, self.options.url) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def _ready(self) -> rconn.AbstractConnection:
+        conn = self._conn
+        if conn is None:
+            await self._reconnect()
+            conn = self._conn
+            if conn is None:  # closed meanwhile
+                raise ConnectionLost(f"{self.options.url}: transport is closed")
+        return conn
+
+    def _push(self, conn: rconn.AbstractConnection, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self._pending:
+            self._progress = future.get_loop().time()
+        self._out.extend(conn.pack_command(*args))
+        self._pending.append(future)
+        self._wake.set()
+        return future
+
+    async def call(self, *args: Any) -> Any:
+        """Run one command; its reply (raw, as hiredis parses RESP2)."""
+        conn = self._conn or await self._ready()
+        return await self._push(conn, args)
+
+    async def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Run several commands written together; raises the first error after all have answered."""
+        conn = self._conn or await self._ready()
+        futures = [self._push(conn, args) for args in commands]
+        results: list[Any] = []
+        error: BaseException | None = None
+        for future in futures:
+            try:
+                results.append(await future)
+            except rexc.ResponseError as exc:
+                error = error or exc
+                results.append(exc)
+        if error is not None:
+            raise error
+        return results
+
+    async def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except rexc.NoScriptError:
+            await self.call("SCRIPT", "LOAD", script.source)
+            return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    async def _write(self, conn: rconn.AbstractConnection) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                out, self._out = self._out, []
+                if out:
+                    await conn.send_packed_command(out, check_health=False)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the reader sees the broken socket too; fail fast here anyway
+            await self._lost(conn, exc)
+
+    async def _read(self, conn: rconn.AbstractConnection) -> None:
+        pending = self._pending
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                reply = await conn.read_response(timeout=math.inf, disconnect_on_error=False)
+            except rexc.ResponseError as exc:
+                reply = exc
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                await self._lost(conn, exc)
+                return
+            self._progress = loop.time()
+            if not pending:  # a reply nobody waits for: the stream is out of step
+                await self._lost(conn, rexc.InvalidResponse("unexpected reply"))
+                return
+            future = pending.popleft()
+            if not future.done():
+                if isinstance(reply, rexc.ResponseError):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+
+    def stalled(self) -> bool:
+        """True when a command has waited longer than COMMAND_TIMEOUT (checked by the transport's timer)."""
+        return bool(self._pending) and asyncio.get_running_loop().time() - self._progress > COMMAND_TIMEOUT
+
+    async def reset(self, reason: str) -> None:
+        conn = self._conn
+        if conn is not None:
+            await self._lost(conn, rexc.TimeoutError(reason))
+
+    async def _lost(self, conn: rconn.AbstractConnection, exc: BaseException) -> None:
+        if self._conn is not conn:
+            return
+        self._conn = None
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self._tasks = []
+        pending, self._pending = self._pending, deque()
+        self._out = []
+        error = broker_error(exc, self.options.url)
+        for future in pending:
+            if not future.done():
+                future.set_exception(ConnectionLost(str(error)))
+        await close_connection(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        conn = self._conn
+        if conn is not None:
+            await self._lost(conn, ConnectionLost("transport closed"))

@@ -1,0 +1,306 @@
+"""``redis://`` transport: Redis Streams for durable channels, lists for requests, pub/sub for live ones.
+
+URL: ``redis://[[user]:password@]host[:port][/db][?option=value...]``
+(``rediss://`` for TLS, ``unix:///path.sock``). interlink's own options:
+``prefix`` (default ``il``), ``maxlen`` (entries per stream, default 100000),
+``retention`` (seconds a durable group outlives its last member, default 7
+days), ``dead_maxlen`` (dead letters kept, default 100000). Other query options
+go to redis-py (for example ``ssl_cert_reqs``). Needs Redis 7.0 or later, a
+single server (not Cluster).
+
+Key layout (``P`` is the prefix):
+
+=========================  ==========================================================
+``P:q:SUBJECT``            stream of sends to endpoint SUBJECT; consumer group = service
+``P:q:SUBJECT:m``          zset: members serving SUBJECT -> lapse time (NoResponders)
+``P:rq:SUBJECT``           list of pending requests, popped by one member (BLMPOP);
+                           expires with the longest request timeout in it
+``P:g:GROUP:PATTERN``      stream of publishes for subscription group GROUP on PATTERN
+``P:g:GROUP:PATTERN:m``    zset: its running members
+``P:r:TOKEN``              zset: group streams whose pattern starts with TOKEN (``*``
+                           for a wildcard) -> lapse time; publish looks up two of these
+``P:p:SUBJECT``            pub/sub channel of publishes (broadcast and live bindings)
+``P:in:ID``                pub/sub channel of one connection: replies and inboxes
+``P:dead``                 stream of dead letters
+=========================  ==========================================================
+
+A publish runs one script that appends to the stream of every matching
+group (durable publishes) or of every matching group with a running member
+(``durable=False``, settled as soon as read), then PUBLISHes once for live
+bindings. Streams hold only unsettled entries (settled ones are deleted), so
+``maxlen`` bounds the backlog of a service that is down: beyond it the oldest
+entries are trimmed. Members refresh their presence every few seconds; a
+member that dies without closing counts as running for up to 10 s more.
+
+Durability: a message is kept in Redis until a member settles it, but Redis
+itself keeps data only as well as it is configured to. A server without
+persistence (``--save "" --appendonly no``) loses every stream, group and
+dead letter when it restarts; with AOF ``everysec`` up to a second is lost.
+Payloads are limited to 8 MiB; large messages to slow pub/sub subscribers
+count against Redis' ``client-output-buffer-limit pubsub``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+
+import msgspec
+import redis.exceptions as rexc
+
+from interlink._errors import BrokerError, InterlinkError, NoResponders, RequestTimeout
+from interlink.transports import _redis_lua as lua
+from interlink.transports._redis_conn import Link, Options, broker_error, stop_task
+from interlink.transports._redis_members import Keys, Member
+from interlink.transports._redis_pubsub import PubSub
+from interlink.transports._redis_streams import LIVE, decode_message, decode_reply, encode
+from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
+
+log = logging.getLogger("interlink.redis")
+
+_Errors = (rexc.RedisError, OSError)
+MIN_VERSION = (7, 0)
+
+
+class RedisTransport(Transport):
+    """A connection to one Redis server (see the module docstring for the layout and limits)."""
+
+    durable = True
+    max_payload = 8 * 1024 * 1024
+
+    def __init__(self, url: str) -> None:
+        self.options = Options.parse(url)
+        self.url = self.options.url
+        self.id = uuid.uuid4().hex[:12]
+        self.keys = Keys(self.options.prefix)
+        self.link = Link(self.options)
+        self.link.on_reconnect.append(self.beat_soon)
+        self._pubsub = PubSub(self.options, self.beat_soon)
+        self._channel = self.keys.inbox(self.id)
+        self._waiting: dict[str, asyncio.Future[Message]] = {}
+        self._inboxes: dict[str, Handler] = {}
+        self._members: list[Member] = []
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._heart: asyncio.Task[None] | None = None
+        self._beat_now = asyncio.Event()
+        self._started = False
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        try:
+            await self.link.connect()
+            await self._check_version()
+            await self._pubsub.start()
+            await self._pubsub.subscribe(self._channel, self._on_inbox)
+        except (*_Errors, TimeoutError) as exc:
+            await self._pubsub.close()
+            await self.link.close()
+            cause = str(broker_error(exc, "")).lstrip(": ")
+            raise BrokerError(f"cannot connect to {self.url}: {cause}") from None
+        self._started = True
+        self._heart = asyncio.create_task(self._heartbeat())
+
+    async def _check_version(self) -> None:
+        try:
+            info = await self.link.call("INFO", "server")
+        except rexc.ResponseError:  # INFO disabled by the operator: assume a recent server
+            return
+        for line in info.decode(errors="replace").splitlines():
+            if line.startswith("redis_version:"):
+                version = tuple(int(p) for p in line.split(":", 1)[1].split(".")[:2] if p.isdigit())
+                if version < MIN_VERSION:
+                    raise BrokerError(f"{self.url}: Redis {line.split(':', 1)[1]} is too old; interlink needs 7.0+")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.gather(*(m.stop() for m in list(self._members)), return_exceptions=True)
+        await stop_task(self._heart)
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(BrokerError(f"{self.url}: transport closed while waiting for a reply"))
+        await self._pubsub.close()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5.0)
+        await self.link.close()
+
+    def _check_open(self) -> None:
+        if not self._started or self._closed:
+            raise BrokerError(f"{self.url}: transport is not started" if not self._closed
+                              else f"{self.url}: transport is closed")
+
+    def beat_soon(self) -> None:
+        """Refresh presence now (after a reconnection: Redis may have restarted empty)."""
+        self._beat_now.set()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), LIVE / 3)
+            self._beat_now.clear()
+            if self.link.stalled():
+                await self.link.reset("Redis stopped answering")
+            results = await asyncio.gather(*(m.beat() for m in self._members), return_exceptions=True)
+            for result in results:
+                if isinstance(result, Exception):
+                    log.warning("redis: heartbeat: %s", broker_error(result, self.url))
+                    break
+
+    # -- sending -----------------------------------------------------------
+
+    async def request(self, message: Message, timeout: float) -> Message:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        token = f"r{next(self._ids)}"
+        future: asyncio.Future[Message] = loop.create_future()
+        self._waiting[token] = future
+        subject = message.subject
+        handle = loop.call_later(timeout, _expire, future, subject, timeout)
+        frame = encode((subject, message.headers, message.body, f"{self._channel}|{token}",
+                        int((time.time() + timeout) * 1000)))
+        try:
+            queued = await self.link.script(lua.REQUEST, [self.keys.members(self.keys.endpoint(subject)),
+                                                          self.keys.requests(subject)],
+                                            [frame, max(1, int(timeout * 1000))])
+            if not queued:
+                raise NoResponders(f"no instance serves {subject!r}")
+            return await future
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+        finally:
+            handle.cancel()
+            del self._waiting[token]
+
+    async def send(self, message: Message) -> None:
+        self._check_open()
+        key = self.keys.endpoint(message.subject)
+        frame = encode((message.subject, message.headers, message.body))
+        try:
+            await self.link.pipeline(("XADD", key, "MAXLEN", "~", self.options.maxlen, "*", "f", frame),
+                                     ("PEXPIRE", key, int(self.options.retention * 1000)))
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+
+    async def publish(self, message: Message, *, durable: bool = True) -> None:
+        self._check_open()
+        subject = message.subject
+        keys = self.keys
+        frame = encode((subject, message.headers, message.body))
+        try:
+            await self.link.script(lua.PUBLISH, [keys.index(subject.split(".", 1)[0]), keys.index("*")],
+                                   [subject, frame, "1" if durable else "0", self.options.maxlen,
+                                    keys.channel(subject)])
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+
+    async def reply(self, address: str, message: Message) -> None:
+        self._check_open()
+        channel, _, token = address.rpartition("|")
+        if not channel.startswith(f"{self.options.prefix}:in:"):
+            raise BrokerError(f"{self.url}: {address!r} is not a reply address of this broker")
+        try:
+            await self.link.call("PUBLISH", channel, encode((token, message.subject, message.headers, message.body)))
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+
+    async def inbox(self, handler: Handler) -> str:
+        self._check_open()
+        token = f"i{next(self._ids)}"
+        self._inboxes[token] = handler
+        return f"{self._channel}|{token}"
+
+    def _on_inbox(self, data: bytes) -> None:
+        try:
+            token, subject, headers, body = decode_reply(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.warning("redis: dropped an undecodable reply on %s", self._channel)
+            return
+        future = self._waiting.get(token)
+        if future is not None:
+            if not future.done():
+                future.set_result(Message(subject, body, headers))
+            return
+        handler = self._inboxes.get(token)
+        if handler is not None:  # else: a late reply to a finished request, dropped quietly
+            task = asyncio.ensure_future(handler(Message(subject, body, headers)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # -- dead letters --------------------------------------------------------
+
+    async def dead_letter(self, message: Message) -> None:
+        self._check_open()
+        frame = encode((message.subject, message.headers, message.body))
+        try:
+            await self.link.call("XADD", self.keys.dead, "MAXLEN", "~", self.options.dead_maxlen, "*", "f", frame)
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+
+    async def dead_letters(self, limit: int = 1000) -> list[Message]:
+        self._check_open()
+        try:
+            entries = await self.link.call("XRANGE", self.keys.dead, "-", "+", "COUNT", max(0, limit))
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+        return [m for _, fields in entries if (m := _dead(fields)) is not None]
+
+    async def remove_dead_letters(self, message_ids: set[str] | None = None) -> int:
+        self._check_open()
+        key = self.keys.dead
+        try:
+            if message_ids is None:
+                removed: int = await self.link.script(lua.DROP, [key], [])
+                return removed
+            removed = 0
+            start = "-"
+            while True:
+                entries = await self.link.call("XRANGE", key, start, "+", "COUNT", 500)
+                doomed = [entry_id for entry_id, fields in entries
+                          if (m := _dead(fields)) is not None and m.headers.get("il-id") in message_ids]
+                if doomed:
+                    removed += await self.link.call("XDEL", key, *doomed)
+                if len(entries) < 500:
+                    return removed
+                start = "(" + entries[-1][0].decode()
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+
+    # -- receiving -----------------------------------------------------------
+
+    async def consume(self, binding: Binding, handler: Handler) -> Subscription:
+        self._check_open()
+        member = Member(self, self._pubsub, binding, handler, f"{self.id}-{next(self._ids)}")
+        try:
+            await member.start()
+        except (*_Errors, TimeoutError, InterlinkError) as exc:
+            await member.stop()
+            raise broker_error(exc, self.url) from None
+        self._members.append(member)
+        return member
+
+    def forget(self, member: Member) -> None:
+        with contextlib.suppress(ValueError):
+            self._members.remove(member)
+
+
+def _expire(future: asyncio.Future[Message], subject: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(RequestTimeout(f"no reply from {subject!r} within {timeout:.3f}s"))
+
+
+def _dead(fields: list[bytes]) -> Message | None:
+    try:
+        subject, headers, body = decode_message(fields[1])
+    except (msgspec.DecodeError, msgspec.ValidationError, IndexError):
+        return None
+    return Message(subject, body, headers)

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import math
+import os
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -88,8 +89,11 @@ class Options:
 _OURS: dict[str, Any] = {"prefix": str, "maxlen": int, "retention": float, "dead_maxlen": int}
 
 
-def broker_error(exc: BaseException, where: str) -> InterlinkError:
-    """The interlink error for a redis-py (or socket) error: the one translation point."""
+def broker_error(exc: BaseException, where: str, *, connecting: bool = False) -> InterlinkError:
+    """The interlink error for a redis-py (or socket) error: the one translation point.
+
+    ``connecting``: the error came from opening the first connection (start()).
+    """
     if isinstance(exc, InterlinkError):
         return exc
     text = str(exc) or type(exc).__name__
@@ -99,8 +103,22 @@ def broker_error(exc: BaseException, where: str) -> InterlinkError:
     if isinstance(exc, rexc.ResponseError):
         return BrokerError(f"{where}: Redis refused the command: {text}")
     if isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError | TimeoutError):
+        if connecting:
+            return BrokerError(f"cannot connect to {where}: {_reason(exc)} ({text})")
         return ConnectionLost(f"{where}: connection lost: {text}")
     return BrokerError(f"{where}: {type(exc).__name__}: {text}")
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause ("connection refused", "timed out") from the chain of a connection error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError | rexc.TimeoutError):
+            return f"timed out after {CONNECT_TIMEOUT:.0f}s"
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno).lower()
+        seen = seen.__cause__ or seen.__context__
+    return "connection failed"
 
 
 async def open_connection(options: Options, *, timeout: float | None) -> rconn.AbstractConnection:

@@ -104,8 +104,7 @@ class RedisTransport(Transport):
         except (*_Errors, TimeoutError) as exc:
             await self._pubsub.close()
             await self.link.close()
-            cause = str(broker_error(exc, "")).lstrip(": ")
-            raise BrokerError(f"cannot connect to {self.url}: {cause}") from None
+            raise broker_error(exc, self.url, connecting=True) from None
         self._started = True
         self._heart = asyncio.create_task(self._heartbeat())
 

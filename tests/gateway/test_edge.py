@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -181,3 +182,12 @@ async def test_metrics_docs_and_health(memory_url: str, prefix: str) -> None:
         assert "interlink_gateway_request_duration_seconds_bucket" in text and prefix not in text
         assert "swagger-ui" in (await gw.client.get("/docs")).text
         assert (await gw.client.get("/readyz")).json() == {"status": "ready", "broker": True}
+
+
+async def test_one_access_log_line_per_request(memory_url: str, prefix: str, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="interlink.gateway.access")
+    async with running(config(prefix), memory_url, [echo(prefix)]) as gw:
+        await gw.client.get("/seats/3", headers={"x-request-id": "log-me"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "interlink.gateway.access"]
+    assert len(lines) == 1
+    assert '"GET /seats/3" 200' in lines[0] and "route=get_seats_seats_int" in lines[0] and "rid=log-me" in lines[0]

@@ -26,7 +26,7 @@ from interlink._service import Service
 from interlink.gateway._builtin import builtins
 from interlink.gateway._compose import ComposeRoute
 from interlink.gateway._config import ConfigError, GatewayConfig, load_config, stream_pattern
-from interlink.gateway._inputs import _resolve
+from interlink.gateway._inputs import resolve_type
 from interlink.gateway._openapi import openapi
 from interlink.gateway._replies import Replies, ReplyRoute, SendRoute
 from interlink.gateway._router import Endpoint, Router, dispatch
@@ -124,7 +124,7 @@ class Gateway:
             if isinstance(endpoint, StreamRoute):
                 table.append(("WEBSOCKET", endpoint.route.path, endpoint))
         auth = "optional" if c.auth is not None else "none"
-        table.append(("GET", c.replies_path.rstrip("/") + "/{id}", ReplyRoute(self.replies, auth)))
+        table.append(("GET", c.replies_path.rstrip("/") + "/{id}", ReplyRoute(self.replies, auth, c.rate_limit)))
         spec = openapi(c, [(e.route, e.inputs, self._reply_type(e)) for e in self.endpoints])
         for path, builtin in builtins(self.bus, self.ping_subject, self.runtime.unserved, self.metrics, spec,
                                       c.docs, c.title):
@@ -133,7 +133,7 @@ class Gateway:
 
     def _reply_type(self, endpoint: RouteEndpoint) -> Any:
         route = endpoint.route
-        return _resolve(route.reply_type) if route.reply_type is not None else self._reply_types.get(route.subject)
+        return resolve_type(route.reply_type) if route.reply_type is not None else self._reply_types.get(route.subject)
 
     def build_stack(self) -> ASGIApp:
         """The whole stack, outermost last: every middleware wraps the app built so far."""

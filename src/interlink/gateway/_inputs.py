@@ -53,7 +53,7 @@ class Sources:
     @classmethod
     async def of(cls, request: Request, read_body: bool) -> Sources:
         body = await _json_body(request) if read_body else MISSING
-        identity = request.scope["state"].get(IDENTITY) or Identity(_client_ip(request))
+        identity = request.scope.setdefault("state", {}).get(IDENTITY) or Identity(_client_ip(request))
         return cls(request.path_params, request.query_params, request.headers, body, identity)
 
     def get(self, source: Any) -> Any:
@@ -102,7 +102,7 @@ class Inputs:
                  body_schema: dict[str, Any] | None = None) -> None:
         self.route = route
         self.mapping = mapping
-        self.body_type = _resolve(body_type)
+        self.body_type = resolve_type(body_type)
         self.schema = body_schema
         self.validate = _validator(self.body_type, body_schema)
         self.reads_body = route.method in _BODY_METHODS or _mentions_body(route)
@@ -117,7 +117,7 @@ class Inputs:
             if value is not MISSING and value is not None:
                 headers[name] = str(value)
         headers.update(src.identity.headers)  # after the route's own: a client cannot set these
-        state = request.scope["state"]
+        state = request.scope.get("state", {})
         if REQUEST_ID in state:
             headers[h.CORRELATION_ID] = state[REQUEST_ID]
             headers[h.TRACEPARENT] = state[TRACEPARENT]
@@ -157,7 +157,7 @@ def _default(src: Sources) -> Any:
     return {**src.body, **extra}
 
 
-def _resolve(body_type: Any) -> Any:
+def resolve_type(body_type: Any) -> Any:
     """A type given as "package.module:Name" (YAML) or as the type itself (Python)."""
     if not isinstance(body_type, str):
         return body_type
@@ -176,7 +176,7 @@ def _validator(body_type: Any, schema: dict[str, Any] | None) -> Any:
         return lambda value: value
     if hasattr(body_type, "model_validate") and hasattr(body_type, "model_fields"):
         return _pydantic_validator(body_type)
-    fields = _field_names(body_type)
+    fields = field_names(body_type)
 
     def validate(value: Any) -> Any:
         if fields is not None and isinstance(value, dict):
@@ -192,7 +192,7 @@ def _validator(body_type: Any, schema: dict[str, Any] | None) -> Any:
     return validate
 
 
-def _field_names(tp: Any) -> frozenset[str] | None:
+def field_names(tp: Any) -> frozenset[str] | None:
     """The field names an object type accepts (None: not an object type, or open)."""
     try:
         info = msgspec.inspect.type_info(tp)

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from interlink.gateway._config import GatewayConfig, Route
-from interlink.gateway._inputs import Inputs, _field_names
+from interlink.gateway._inputs import Inputs, field_names
 
 REF = "#/components/schemas/{name}"
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?}")
@@ -103,7 +103,7 @@ def _parameters(route: Route, inputs: Inputs, schemas: _Schemas) -> list[dict[st
 
 
 def _query_fields(inputs: Inputs, taken: set[str], schemas: _Schemas) -> list[dict[str, Any]]:
-    fields = _field_names(inputs.body_type) if inputs.body_type is not None else None
+    fields = field_names(inputs.body_type) if inputs.body_type is not None else None
     if not fields:
         return []
     info = msgspec.inspect.type_info(inputs.body_type)

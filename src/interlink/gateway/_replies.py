@@ -26,6 +26,7 @@ from starlette.responses import Response, StreamingResponse
 from interlink._context import Context
 from interlink._errors import RemoteError
 from interlink._service import Service
+from interlink.gateway._config import RateLimit
 from interlink.gateway._http import HTTPError, error_response, from_exception, json_response
 from interlink.gateway._inputs import IDENTITY, Identity
 from interlink.gateway._router import Options
@@ -117,7 +118,7 @@ class Replies:
 
 
 def _owner(request: Request) -> str | None:
-    identity: Identity | None = request.scope["state"].get(IDENTITY)
+    identity: Identity | None = request.scope.get("state", {}).get(IDENTITY)
     return identity.client if identity is not None and identity.authenticated else None
 
 
@@ -139,9 +140,9 @@ class SendRoute(RouteEndpoint):
 class ReplyRoute:
     """``GET {replies_path}/{id}``: the reply of a send, once it is there."""
 
-    def __init__(self, replies: Replies, auth: str) -> None:
+    def __init__(self, replies: Replies, auth: str, rate_limit: RateLimit | None) -> None:
         self.replies = replies
-        self.options = Options("reply", auth)
+        self.options = Options("reply", auth, rate_limit=rate_limit)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -170,8 +171,12 @@ class ReplyRoute:
         return json_response(entry.value)
 
     async def _events(self, entry: _Entry) -> AsyncIterator[bytes]:
+        end = entry.created + self.replies.ttl
         while not entry.done:
-            await self.replies.wait(entry, MAX_WAIT)
+            if time.monotonic() >= end:  # expired: nothing more will come
+                yield b"event: expired\ndata: {}\n\n"
+                return
+            await self.replies.wait(entry, min(MAX_WAIT, end - time.monotonic()))
             if not entry.done:
                 yield b": waiting\n\n"
         if entry.error is not None:

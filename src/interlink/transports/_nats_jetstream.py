@@ -50,6 +50,7 @@ from interlink.transports._nats_support import (
     STATUS,
     JetStreamReceipt,
     Pool,
+    Settler,
     broker_errors,
     delivery_count,
     log,
@@ -105,6 +106,7 @@ class JetStream:
         self.client = client
         self.url = url
         self.jsm = client.jsm()
+        self.settler = Settler(client, url)
 
     async def ensure_streams(self) -> None:
         with broker_errors(self.url, "JetStream (is the server started with -js?)"):
@@ -246,9 +248,9 @@ class PullConsumer:
             headers.pop(MSG_ID, None)
         receipt = None
         if self._settle:
-            receipt = JetStreamReceipt(self._client, reply, self._js.url)
+            receipt = JetStreamReceipt(self._js.settler, reply)
         else:
-            await self._client.publish(reply, b"+ACK")
+            self._js.settler.add(reply, b"+ACK")
         message = Message(msg.subject[self._strip:], msg.data, headers, None, delivery_count(reply), receipt)
         await self._pool.put(message, self._release)
 

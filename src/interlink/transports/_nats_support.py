@@ -11,18 +11,19 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import nats.errors
 import nats.js.errors
+from nats.aio.client import Client
+from nats.protocol.command import hpub_cmd
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, ValidationError
 from interlink.transports.base import Handler, Message
-
-if TYPE_CHECKING:
-    from nats.aio.client import Client
 
 log = logging.getLogger("interlink.nats")
 
@@ -40,6 +41,45 @@ EVENT_PREFIX_LEN = len(EVENT)  # == len(LIVE)
 MSG_ID = "Nats-Msg-Id"
 STATUS = "Status"
 PENDING = "Nats-Pending-Messages"
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class FastClient(Client):
+    """nats-py's client with header encoding and parsing done in a few C-level
+    string operations instead of per character: headers are most of interlink's
+    per-message cost otherwise. Anything unusual (status lines, odd keys, line
+    breaks in values, bad UTF-8) falls back to nats-py's own code.
+    """
+
+    async def _send_publish(self, subject: str, reply: str, payload: bytes, payload_size: int,
+                            headers: dict[str, Any] | None) -> None:
+        if not headers or not subject:
+            return await super()._send_publish(subject, reply, payload, payload_size, headers)
+        text = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
+        lines = len(headers)
+        if text.count("\r") != lines or text.count("\n") != lines or not _TOKEN.fullmatch("".join(headers)):
+            return await super()._send_publish(subject, reply, payload, payload_size, headers)
+        self.stats["out_msgs"] += 1
+        self.stats["out_bytes"] += payload_size
+        await self._send_command(hpub_cmd(subject, reply, b"NATS/1.0\r\n" + text.encode() + b"\r\n", payload))
+        if self._flush_queue is not None and self._flush_queue.empty():
+            await self._flush_pending()
+
+    async def _process_headers(self, headers: bytes | None) -> dict[str, str] | None:
+        if not headers or headers[8] != 13:  # "NATS/1.0 503": a status line
+            return await super()._process_headers(headers)
+        try:
+            text = headers[10:].decode()
+        except UnicodeDecodeError:
+            return await super()._process_headers(headers)
+        out: dict[str, str] = {}
+        for line in text.split("\r\n"):
+            key, sep, value = line.partition(":")
+            if sep:
+                out[key.strip()] = value.strip()
+        return out or None
 
 
 def safe_url(url: str) -> str:
@@ -112,80 +152,131 @@ def delivery_count(reply: str) -> int:
         return 1
 
 
-class JetStreamReceipt:
-    """Settles one JetStream delivery by publishing to its ack subject."""
+class Settler:
+    """Sends the acknowledgements of one connection in batches.
 
-    __slots__ = ("_client", "_reply", "_settled", "_url")
+    A settle waits at most ``delay`` seconds, so that a stream of deliveries
+    costs one socket write per batch instead of one per message. A settle lost
+    with the process only means a redelivery, which at-least-once allows.
+    """
 
-    def __init__(self, client: Client, reply: str, url: str) -> None:
+    def __init__(self, client: Client, url: str, delay: float = 0.001) -> None:
         self._client = client
-        self._reply = reply
         self._url = url
+        self._delay = delay
+        self._batch: list[tuple[str, bytes]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    def add(self, reply: str, payload: bytes) -> None:
+        self._batch.append((reply, payload))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        task = asyncio.ensure_future(self.flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def flush(self) -> None:
+        """Send what is waiting now (also called before the connection closes)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._batch = self._batch, []
+        try:
+            for reply, payload in batch:
+                await self._client.publish(reply, payload)
+        except Exception as exc:  # the broker redelivers what was not settled
+            log.warning("NATS %s: %d settle(s) not sent: %s", safe_url(self._url), len(batch), describe(exc))
+
+
+class JetStreamReceipt:
+    """Settles one JetStream delivery through the connection's :class:`Settler`."""
+
+    __slots__ = ("_reply", "_settled", "_settler")
+
+    def __init__(self, settler: Settler, reply: str) -> None:
+        self._settler = settler
+        self._reply = reply
         self._settled = False
 
     async def ack(self) -> None:
-        await self._settle(b"+ACK")
+        self._settle(b"+ACK")
 
     async def nack(self, delay: float) -> None:
-        payload = b'-NAK {"delay": %d}' % int(delay * 1e9) if delay >= 0.001 else b"-NAK"
-        await self._settle(payload)
+        self._settle(b'-NAK {"delay": %d}' % int(delay * 1e9) if delay >= 0.001 else b"-NAK")
 
     async def reject(self) -> None:
-        await self._settle(b"+TERM")
+        self._settle(b"+TERM")
 
     async def working(self) -> None:
         if not self._settled:  # progress after the verdict would be noise
-            await self._send(b"+WPI")
+            self._settler.add(self._reply, b"+WPI")
 
-    async def _settle(self, payload: bytes) -> None:
+    def _settle(self, payload: bytes) -> None:
         if not self._settled:
             self._settled = True
-            await self._send(payload)
-
-    async def _send(self, payload: bytes) -> None:
-        try:
-            await self._client.publish(self._reply, payload)
-        except Exception as exc:
-            raise translate(exc, self._url, "settle a delivery") from None
+            self._settler.add(self._reply, payload)
 
 
 Release = Callable[[], Awaitable[None]]
+Item = tuple[Message, Release | None]
 
 
 class Pool:
-    """Up to ``size`` handlers at once for one binding, fed by a bounded queue.
+    """Up to ``size`` handlers at once for one binding.
 
-    Workers are started as load needs them and then stay, so a busy binding
-    costs no task per message. ``put`` waits when ``size`` messages are already
-    queued, which pushes back on the NATS subscription instead of buffering.
+    A message goes straight to an idle worker when there is one, else into a
+    backlog of at most ``size``; ``put`` waits beyond that, which pushes back on
+    the NATS subscription instead of buffering. Workers start as load needs them
+    and then stay, so a busy binding costs no task per message.
     """
 
     def __init__(self, handler: Handler, size: int) -> None:
         self.handler = handler
         self.size = max(1, size)
-        self.queue: asyncio.Queue[tuple[Message, Release | None]] = asyncio.Queue(self.size)
+        self.backlog: deque[Item] = deque()
+        self.idle: deque[asyncio.Future[Item | None]] = deque()
         self.workers: list[asyncio.Task[None]] = []
-        self.waiting: set[asyncio.Task[None]] = set()
+        self.room: asyncio.Future[None] | None = None
         self.closing = False
 
     async def put(self, message: Message, release: Release | None = None) -> None:
-        """Queue ``message``; ``release`` is awaited once its handler has returned."""
-        if len(self.waiting) <= self.queue.qsize() and len(self.workers) < self.size:
+        """Hand ``message`` to a worker; ``release`` is awaited once its handler has returned."""
+        idle = self.idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result((message, release))
+                return
+        while len(self.backlog) >= self.size:
+            if self.room is None:
+                self.room = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self.room)
+        self.backlog.append((message, release))
+        if len(self.workers) < self.size:
             self.workers.append(asyncio.ensure_future(self._work()))
-        await self.queue.put((message, release))
 
     async def _work(self) -> None:
-        task = asyncio.current_task()
-        if task is None:  # unreachable: workers are created as tasks
-            return
-        queue = self.queue
-        handler = self.handler
-        while not (self.closing and queue.empty()):
-            self.waiting.add(task)
-            try:
-                message, release = await queue.get()
-            finally:
-                self.waiting.discard(task)
+        loop = asyncio.get_running_loop()
+        backlog, idle, handler = self.backlog, self.idle, self.handler
+        while True:
+            if backlog:
+                message, release = backlog.popleft()
+                room = self.room
+                if room is not None:
+                    self.room = None
+                    room.set_result(None)
+            elif self.closing:
+                return
+            else:
+                waiter: asyncio.Future[Item | None] = loop.create_future()
+                idle.append(waiter)
+                item = await waiter
+                if item is None:
+                    return
+                message, release = item
             try:
                 await handler(message)
             except Exception:  # the bus logs handler failures; this is a transport failure
@@ -199,14 +290,11 @@ class Pool:
     async def close(self) -> list[Message]:
         """Let running handlers finish; returns the messages nobody started."""
         self.closing = True
-        for task in list(self.waiting):
-            task.cancel()
+        while self.idle:
+            waiter = self.idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
         await asyncio.gather(*self.workers, return_exceptions=True)
-        left: list[Message] = []
-        while not self.queue.empty():
-            left.append(self.queue.get_nowait()[0])
+        left = [message for message, _ in self.backlog]
+        self.backlog.clear()
         return left
-
-    def cancel(self) -> None:
-        for task in self.workers:
-            task.cancel()

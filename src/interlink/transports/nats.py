@@ -39,8 +39,6 @@ import itertools
 import json
 from typing import TYPE_CHECKING
 
-from nats.aio.client import Client
-
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
 from interlink.transports._nats_jetstream import (
     EVENTS_STREAM,
@@ -58,6 +56,7 @@ from interlink.transports._nats_support import (
     MSG_ID,
     STATUS,
     WORK,
+    FastClient,
     Pool,
     broker_errors,
     consumer_name,
@@ -91,7 +90,7 @@ class NatsTransport(Transport):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client: Client | None = None
+        self._client: FastClient | None = None
         self._js: JetStream | None = None
         self._pending: dict[str, asyncio.Future[Msg | None]] = {}
         self._tokens = itertools.count(1)
@@ -109,7 +108,7 @@ class NatsTransport(Transport):
     async def start(self) -> None:
         if self._client is not None:
             return
-        client = Client()
+        client = FastClient()
         await self._connect(client)
         try:
             self._prefix = f"{client.new_inbox()}."
@@ -126,7 +125,7 @@ class NatsTransport(Transport):
         self._client = client
         self._connected.set()
 
-    async def _connect(self, client: Client) -> None:
+    async def _connect(self, client: FastClient) -> None:
         """Connect, or raise BrokerError with the first cause, within CONNECT_WAIT seconds."""
         loop = asyncio.get_running_loop()
         self._starting = failed = loop.create_future()
@@ -157,6 +156,8 @@ class NatsTransport(Transport):
             await consumer.stop()
         for task in list(self._tasks):
             task.cancel()
+        if self._js is not None:
+            await self._js.settler.flush()
         with contextlib.suppress(Exception):
             await client.flush(timeout=2)  # acknowledgements still buffered go out first
         with contextlib.suppress(Exception):
@@ -194,7 +195,7 @@ class NatsTransport(Transport):
             consumer.resume()
 
     @property
-    def client(self) -> Client:
+    def client(self) -> FastClient:
         if self._client is None:
             raise BrokerError(f"{safe_url(self.url)}: transport is not started")
         return self._client

@@ -16,11 +16,12 @@ import asyncio
 import dataclasses
 import gc
 import json
+import logging
 import sys
 import time
 from typing import Any
 
-from bench._machine import broker_version, load, machine
+from bench._machine import broker_version, cpu_share, cpu_snapshot, load, machine
 from bench._plan import BROKERS, FULL, QUICK, URLS, Counts, groups_for
 from bench._stats import Figure, markdown_table, print_table
 from bench._workload import Side, Sink, run_pubsub, run_requests
@@ -77,7 +78,8 @@ async def run_broker(broker: str, url: str, counts: Counts, repeat: int, quiet: 
                             notes.append(f"{broker} {test} {side.name}: failed: {type(exc).__name__}: {exc}")
                             continue
                         _progress(f"{broker:8} {test:16} {side.name:11} {figure.rate:>10,.0f}/s  "
-                                  f"p50 {figure.p50_us:>8,.0f} µs  p99 {figure.p99_us:>9,.0f} µs", quiet)
+                                  f"p50 {figure.p50_us:>8,.0f} µs  p99 {figure.p99_us:>9,.0f} µs  "
+                                  f"cpu {figure.cpu_us:6.1f} µs/msg", quiet)
                         runs.setdefault(side.name, []).append(figure)
                 figures.extend(_median(r) for r in runs.values())
         finally:
@@ -120,13 +122,23 @@ async def main(argv: list[str] | None = None) -> int:
     versions: dict[str, str] = {}
     figures: list[Figure] = []
     started = time.perf_counter()
+    shares: dict[str, dict[str, float]] = {}
+    warnings = _WarningCounter()
+    logging.getLogger("interlink").addHandler(warnings)
+    logging.getLogger("interlink").propagate = False
+    first = cpu_snapshot()
     for broker in brokers:
         url = URLS["memory"] if broker == "memory" else getattr(args, f"{broker}_url")
         versions[broker] = await broker_version(broker, url)
         if versions[broker].startswith("unreachable"):
             notes.append(f"{broker}: skipped, {versions[broker]}")
             continue
+        before = cpu_snapshot()
         figures += await run_broker(broker, url, counts, repeat, args.json, notes)
+        shares[broker] = cpu_share(before, cpu_snapshot())
+        notes.extend(warnings.take(broker))
+    shares["all"] = cpu_share(first, cpu_snapshot())
+    info["cpu_share_percent"] = shares
     info["load_after"] = load()
     info["seconds"] = round(time.perf_counter() - started, 1)
     info["brokers"] = versions
@@ -140,10 +152,30 @@ async def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+class _WarningCounter(logging.Handler):
+    """Collects interlink's warnings and errors per broker run instead of printing them between the figures."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.name}: {record.getMessage()}"[:300]
+        self.seen[text] = self.seen.get(text, 0) + 1
+
+    def take(self, broker: str) -> list[str]:
+        seen, self.seen = self.seen, {}
+        return [f"{broker}: interlink logged {count}x: {text}" for text, count in seen.items()]
+
+
 def _print_report(info: dict[str, Any], figures: list[Figure], notes: list[str], markdown: bool) -> None:
     libs = ", ".join(f"{k} {v}" for k, v in info["libraries"].items())
     print(f"{info['date']} · {info['cpu']}, {info['cores']} cores · {info['python']} · {info['platform']}")
     print(f"load average before {info['load_before']}, after {info['load_after']} · {info['seconds']} s")
+    for name, share in info["cpu_share_percent"].items():
+        if share:
+            print(f"CPU during {name}: machine {share['busy']}% busy of all cores; benchmark {share['bench']}%, "
+                  f"brokers {share['brokers']}%, other processes {share['other']}%")
     print("brokers: " + ", ".join(f"{k}: {v}" for k, v in info["brokers"].items()))
     print(f"libraries: {libs}")
     print(f"counts: {info['counts']}")

@@ -27,6 +27,53 @@ def load() -> str:
     return "?"
 
 
+BROKER_PROCESSES = ("nats-server", "beam.smp", "redis-server")
+
+
+def _jiffies(pid: str) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _broker_jiffies(pid: str) -> int:
+    """CPU ticks of ``pid`` if it is a broker process, else 0 (also when it just exited)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return _jiffies(pid) if f.read().strip() in BROKER_PROCESSES else 0
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def cpu_snapshot() -> tuple[int, int, int, int] | None:
+    """(busy, total, this process, broker processes) in clock ticks since boot, or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        idle = values[3] + values[4]
+        brokers = 0
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                brokers += _broker_jiffies(pid)
+        return sum(values) - idle, sum(values), _jiffies("self"), brokers
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_share(before: tuple[int, int, int, int] | None, after: tuple[int, int, int, int] | None) -> dict[str, float]:
+    """Shares of the machine's CPU capacity (all cores) between two snapshots, in percent."""
+    if before is None or after is None or after[1] <= before[1]:
+        return {}
+    total = after[1] - before[1]
+    busy, own, brokers = (after[i] - before[i] for i in (0, 2, 3))
+
+    def pct(ticks: int) -> float:
+        return round(100.0 * ticks / total, 1)
+
+    return {"busy": pct(busy), "bench": pct(own), "brokers": pct(brokers),
+            "other": pct(max(0, busy - own - brokers))}
+
+
 def library_versions() -> dict[str, str]:
     versions: dict[str, str] = {}
     for name in LIBRARIES:

@@ -65,6 +65,7 @@ class Figure:
     p99_us: float
     errors: int = 0
     note: str = ""
+    cpu_us: float = 0.0  # this process's CPU time per message (client and server together)
 
     @property
     def rate(self) -> float:
@@ -80,6 +81,7 @@ class Figure:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["rate"] = round(self.rate, 1)
+        data["cpu_us"] = round(self.cpu_us, 2)
         return data
 
 
@@ -190,13 +192,36 @@ def print_table(figures: list[Figure], title: str) -> None:
     if not console.is_terminal:
         console = Console(width=220)
     console.print(table)
+    cpu = Table(title="CPU µs per message, this process (client and server together)")
+    for name in CPU_HEADERS:
+        cpu.add_column(name, justify="left" if name in ("broker", "test") else "right")
+    for row in rows_of(figures):
+        cpu.add_row(*cpu_cells(row))
+    console.print(cpu)
     notes = [f"{f.broker} {f.test} {f.side}: {f.note or ''} received {f.received} of {f.sent}, {f.errors} errors"
              for f in figures if f.received < f.sent or f.errors]
     for note in notes:
         print("*", note)
 
 
+CPU_HEADERS = ["broker", "test", "raw (or direct call)", "interlink", "FastStream", "interlink - raw"]
+
+
+def cpu_cells(row: Row) -> list[str]:
+    """CPU µs per message of this process (client and server together), per side."""
+    base, il, fs = row.baseline(), row.figures.get(INTERLINK), row.figures.get(FASTSTREAM)
+
+    def cell(f: Figure | None) -> str:
+        return "-" if f is None else f"{f.cpu_us:.1f}"
+
+    extra = "-" if base is None or il is None else f"{il.cpu_us - base.cpu_us:+.1f}"
+    return [row.broker, row.label, cell(base), cell(il), cell(fs), extra]
+
+
 def markdown_table(figures: list[Figure]) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(row_cells(row)) + " |" for row in rows_of(figures)]
+    lines += ["", "CPU time of the benchmark process per message, in µs (client and server together):", "",
+              "| " + " | ".join(CPU_HEADERS) + " |", "|" + "---|" * len(CPU_HEADERS)]
+    lines += ["| " + " | ".join(cpu_cells(row)) + " |" for row in rows_of(figures)]
     return "\n".join(lines)

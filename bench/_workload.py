@@ -105,10 +105,13 @@ async def _drive(side: Side, n: int, inflight: int, latencies: list[float] | Non
 async def run_requests(side: Side, broker: str, test: str, n: int, inflight: int, warmup: int) -> Figure:
     await _drive(side, warmup, inflight, None)
     latencies: list[float] = []
+    cpu = time.process_time()
     start = time.perf_counter()
     errors = await _drive(side, n, inflight, latencies)
     seconds = time.perf_counter() - start
-    return Figure.from_latencies(broker, test, side.name, n, len(latencies) - errors, seconds, latencies, errors)
+    figure = Figure.from_latencies(broker, test, side.name, n, len(latencies) - errors, seconds, latencies, errors)
+    figure.cpu_us = (time.process_time() - cpu) / n * 1e6
+    return figure
 
 
 async def _burst(side: Side, sink: Sink, n: int) -> tuple[float, int]:
@@ -132,7 +135,11 @@ async def _burst(side: Side, sink: Sink, n: int) -> tuple[float, int]:
 
 async def run_pubsub(side: Side, sink: Sink, broker: str, test: str, n: int, warmup: int) -> Figure:
     await _burst(side, sink, warmup)
+    cpu = time.process_time()
     seconds, errors = await _burst(side, sink, n)
+    cpu_us = (time.process_time() - cpu) / n * 1e6
     note = "" if sink.count >= n else "incomplete"
-    return Figure.from_latencies(broker, test, side.name, n, min(sink.count, n), seconds, sink.latencies, errors,
-                                 note)
+    figure = Figure.from_latencies(broker, test, side.name, n, min(sink.count, n), seconds, sink.latencies, errors,
+                                   note)
+    figure.cpu_us = cpu_us
+    return figure

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import interlink
 from examples.taxi.services import billing, dispatcher, driver, notification, passenger, trip
 
-app = interlink.App("taxi", services=[passenger, trip, billing, dispatcher, driver, notification])
+GATEWAY = Path(__file__).with_name("gateway.yaml")
+app = interlink.App("taxi", services=[passenger, trip, billing, dispatcher, driver, notification], gateway=GATEWAY)
 DEFAULT_INSTANCES = {"driver": 3}

@@ -82,3 +82,33 @@ class PhoneNotification(msgspec.Struct, frozen=True):
     text: str
     kind: str
     sent_at: float
+
+
+class RideQuery(msgspec.Struct, frozen=True):
+    ride_id: str
+
+
+class CancelRide(msgspec.Struct, frozen=True):
+    ride_id: str
+    passenger_id: str = ""
+    reason: str = ""
+
+
+class RideStatus(msgspec.Struct, frozen=True):
+    ride_id: str
+    passenger_id: str
+    status: str  # requested | verified | awaiting_payment | created | driver_proposed | rejected | cancelled
+    driver_id: str | None = None
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    ride_id: str
+    driver_id: str
+    eta_seconds: float
+    offers: int
+
+
+class Payment(msgspec.Struct, frozen=True):
+    ride_id: str
+    amount_cents: int
+    authorised: bool

@@ -9,12 +9,13 @@ from interlink.cli._common import INVALID, NO_RESPONDERS, OK, USAGE
 
 
 def test_demo_completes_every_ride_on_memory(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--broker", "memory://cli-demo", "--rides", "8", "--json"]) == OK
+    assert main(["demo", "--broker", "memory://cli-demo", "--rides", "8", "--http-rides", "2", "--json"]) == OK
     report = json.loads(capsys.readouterr().out)
     assert report["completed"] == 8
+    assert report["http"]["completed"] == 2 and report["http"]["status_codes"]["POST /rides 202"] == 2
     styles = {row["style"]: row for row in report["styles"]}
     assert len(styles) == 5 and all(row["messages"] > 0 for row in styles.values())
-    assert styles["publish/async responses"]["messages"] == 8 * 3  # three drivers answer each ride
+    assert styles["publish/async responses"]["messages"] == (8 + 2) * 3  # three drivers answer each ride
     assert [s["subject"] for s in report["sequence"]][:2] == ["trip.request", "passenger.verify"]
 
 

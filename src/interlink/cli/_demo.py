@@ -29,6 +29,8 @@ def add(sub: Commands) -> None:
     p.add_argument("--drivers", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=5, help="rides requested at once")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds for all rides to complete")
+    p.add_argument("--http-rides", type=int, default=4,
+                   help="rides that go through the API gateway over HTTP (0: none)")
     p.set_defaults(func=demo)
 
 
@@ -83,13 +85,26 @@ async def demo(args: argparse.Namespace) -> int:
 
         results = await asyncio.gather(*(ride(n) for n in range(args.rides)), return_exceptions=True)
         elapsed = time.monotonic() - started
+        http = await _http_part(args, client, taxi, recorder)
     finally:
         for b in reversed(buses):
             await b.close(grace=2.0)
     completed = [rid for rid, f in done.items() if f.done() and not f.cancelled()]
     failed = [r for r in results if isinstance(r, BaseException)]
-    _report(args, recorder, STYLES, completed, elapsed)
-    return OK if len(completed) == args.rides and not failed else FAILED
+    _report(args, recorder, STYLES, completed, elapsed, http)
+    http_ok = http is None or http["completed"] == http["rides"]
+    return OK if len(completed) == args.rides and not failed and http_ok else FAILED
+
+
+async def _http_part(args: argparse.Namespace, bus: interlink.Bus, taxi: Any, recorder: Any) -> dict[str, Any] | None:
+    if args.http_rides <= 0:
+        return None
+    try:
+        from interlink.cli._demo_http import run_http_rides
+    except ImportError as exc:  # the gateway extra is not installed
+        console.print(f"[yellow]skipping the HTTP part: {exc} (pip install 'interlink[gateway]' httpx)[/]")
+        return None
+    return await run_http_rides(bus, args.http_rides, taxi.app.services, taxi.GATEWAY, recorder)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -99,7 +114,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _report(args: argparse.Namespace, recorder: Any, styles: tuple[str, ...], completed: list[str],
-            elapsed: float) -> None:
+            elapsed: float, http: dict[str, Any] | None) -> None:
     rows: list[dict[str, Any]] = []
     for style in styles:
         values = recorder.latencies.get(style, [])
@@ -112,7 +127,7 @@ def _report(args: argparse.Namespace, recorder: Any, styles: tuple[str, ...], co
     steps = sorted(recorder.steps.get(sample, []), key=lambda s: s.at) if sample else []
     if args.json:
         print_json({"rides": args.rides, "completed": len(completed), "seconds": round(elapsed, 3),
-                    "styles": rows, "sequence": [
+                    "http": http, "styles": rows, "sequence": [
                         {"t_ms": round((s.at - steps[0].at) * 1000, 2), "style": s.style, "from": s.sender,
                          "to": s.receiver, "subject": s.subject} for s in steps]})
         return
@@ -127,3 +142,11 @@ def _report(args: argparse.Namespace, recorder: Any, styles: tuple[str, ...], co
         console.print(seq)
     colour = "green" if len(completed) == args.rides else "red"
     console.print(f"[bold {colour}]{len(completed)}/{args.rides} rides completed[/] in {elapsed:.2f}s")
+    if http is not None:
+        colour = "green" if http["completed"] == http["rides"] else "red"
+        lat = sorted(http["latency_ms"])
+        median = f", request to driver proposal p50 {lat[len(lat) // 2]} ms" if lat else ""
+        console.print(f"[bold {colour}]{http['completed']}/{http['rides']} rides through the API gateway[/] "
+                      f"(HTTP: {http['status_codes']}{median})")
+        for error in http.get("errors", []):
+            console.print(f"[red]  {error}[/]")

@@ -175,21 +175,33 @@ async def test_working_keeps_a_long_handler_from_being_redelivered(url: str) -> 
     assert calls == [1]
 
 
-async def test_live_only_publish_is_not_stored_for_a_stopped_group(url: str, raw: aioredis.Redis) -> None:
+async def test_live_only_publish_is_never_stored(url: str, raw: aioredis.Redis) -> None:
     topic = unique()
     svc = Service(unique("svc"))
+    got: list[int] = []
+    instances: set[str] = set()
 
     @svc.subscribe(f"{topic}.>")
-    async def on_event(_: Any) -> None:
-        return None
+    async def on_event(n: int, ctx: Context) -> None:
+        got.append(n)
+        instances.add(ctx.instance)
 
-    async with interlink.connect(url) as bus:
-        await (await bus.serve(svc)).stop()
+    async with interlink.connect(url) as bus, interlink.connect(url) as other:
         stream = f"iltest:g:{svc.name}:{topic}.>"
-        await bus.publish(f"{topic}.a", 1, durable=False)
+        instance = await bus.serve(svc)
+        await other.serve(svc)
+        for n in range(20):
+            await bus.publish(f"{topic}.a", n, durable=False)  # to one running member, not through the stream
+        await eventually(lambda: sorted(got) == list(range(20)))
+        assert len(instances) == 2  # balanced between the two members
+        await instance.stop()
+        await other.close()  # every member is gone now
         assert await raw.xlen(stream) == 0
-        await bus.publish(f"{topic}.a", 2)
+        await bus.publish(f"{topic}.a", 100, durable=False)
+        assert await raw.xlen(stream) == 0
+        await bus.publish(f"{topic}.a", 101)
         assert await raw.xlen(stream) == 1
+        assert await raw.xrange(stream) and sorted(got) == list(range(20))
 
 
 # -- bounded memory -------------------------------------------------------------

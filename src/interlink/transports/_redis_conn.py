@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import math
 import os
 from collections import deque
@@ -33,6 +34,9 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError
 CONNECT_TIMEOUT = 3.0  # seconds to open a socket and authenticate
 COMMAND_TIMEOUT = 10.0  # a command without a reply for this long means the connection is dead
 RECONNECT_WAIT = 5.0  # how long a call waits for Redis to come back before it fails
+WRITE_BUFFER = 4 * 1024 * 1024  # bytes queued for the socket before callers wait for it to drain
+
+log = logging.getLogger("interlink.redis")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +176,8 @@ class Link:
         self._conn: rconn.AbstractConnection | None = None
         self._pending: deque[asyncio.Future[Any]] = deque()
         self._out: list[bytes] = []
-        self._wake = asyncio.Event()
+        self._flushing = False
+        self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._progress = 0.0
@@ -187,7 +192,9 @@ class Link:
                 return
             conn = await open_connection(self.options, timeout=None)
             self._conn = conn
-            self._tasks = [asyncio.create_task(self._read(conn)), asyncio.create_task(self._write(conn))]
+            # redis-py offers no synchronous write; its StreamWriter lets commands go out without a task switch
+            self._writer = conn._writer
+            self._tasks = [asyncio.create_task(self._read(conn))]
             if self._connected_once:
                 for callback in self.on_reconnect:
                     callback()
@@ -220,16 +227,42 @@ class Link:
 
     def _push(self, conn: rconn.AbstractConnection, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not self._pending:
+        packed = conn.pack_command(*args)
+        if not self._pending:  # an idle link: write at once, latency is what counts
             self._progress = future.get_loop().time()
-        self._out.extend(conn.pack_command(*args))
+            self._out = packed
+            self._flush()
+        else:  # a busy one: gather this loop iteration's commands into one write
+            self._out.extend(packed)
+            if not self._flushing:
+                self._flushing = True
+                future.get_loop().call_soon(self._flush)
         self._pending.append(future)
-        self._wake.set()
         return future
+
+    def _flush(self) -> None:
+        self._flushing = False
+        out, self._out = self._out, []
+        writer = self._writer
+        if not out or writer is None:
+            return
+        try:
+            writer.writelines(out)
+        except (OSError, RuntimeError) as exc:  # the reader sees the broken socket too
+            log.debug("redis: write failed: %s", exc)
+
+    async def _backpressure(self) -> None:
+        """Wait while the socket's send buffer is full (a flood of large messages)."""
+        writer = self._writer
+        if writer is not None and writer.transport.get_write_buffer_size() > WRITE_BUFFER:
+            await writer.drain()
 
     async def call(self, *args: Any) -> Any:
         """Run one command; its reply (raw, as hiredis parses RESP2)."""
         conn = self._conn or await self._ready()
+        if self._writer is not None and self._writer.transport.get_write_buffer_size() > WRITE_BUFFER:
+            await self._backpressure()
+            conn = self._conn or await self._ready()
         return await self._push(conn, args)
 
     async def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
@@ -254,19 +287,6 @@ class Link:
         except rexc.NoScriptError:
             await self.call("SCRIPT", "LOAD", script.source)
             return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
-
-    async def _write(self, conn: rconn.AbstractConnection) -> None:
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                out, self._out = self._out, []
-                if out:
-                    await conn.send_packed_command(out, check_health=False)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # the reader sees the broken socket too; fail fast here anyway
-            await self._lost(conn, exc)
 
     async def _read(self, conn: rconn.AbstractConnection) -> None:
         pending = self._pending
@@ -312,6 +332,7 @@ class Link:
         self._tasks = []
         pending, self._pending = self._pending, deque()
         self._out = []
+        self._writer = None
         error = broker_error(exc, self.options.url)
         for future in pending:
             if not future.done():

@@ -25,11 +25,14 @@ return 1
 """)
 
 # KEYS: the registry index of the subject's first token, the index of patterns
-# starting with a wildcard. ARGV: subject, frame, durable '1'|'0', maxlen, pub/sub channel.
-# A registry entry is a group's stream key PREFIX:g:GROUP:PATTERN scored with
-# the time it lapses. Durable publishes go to every matching group; others only
-# to groups with a live member, marked volatile ('v'). Live pub/sub bindings
-# (broadcast and durable alike) get the PUBLISH.
+# starting with a wildcard. ARGV: subject, frame, durable '1'|'0', maxlen,
+# pub/sub channel, member channel prefix. A registry entry names a group:
+# PREFIX:g:GROUP:PATTERN (durable: its stream) or PREFIX:l:GROUP:PATTERN
+# (live only), scored with the time it lapses; KEY:m holds its running members.
+# A durable publish is appended to the stream of every matching durable group;
+# otherwise one running member of each matching group gets it on its own
+# channel (starting from a member picked by the clock, skipping any that have
+# gone). Live pub/sub bindings (broadcast) get the PUBLISH on the subject.
 PUBLISH = Script(_NOW + """
 local subject, frame, durable, maxlen = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4]
 local s = {}
@@ -44,14 +47,22 @@ local function matches(pattern)
   end
   return i == #s
 end
+local function to_one_member(group)
+  local members = redis.call('ZRANGEBYSCORE', group .. ':m', now, '+inf')
+  local n = #members
+  local first = tonumber(t[2]) % math.max(n, 1)
+  for i = 0, n - 1 do
+    if redis.call('PUBLISH', ARGV[6] .. members[(first + i) % n + 1], frame) > 0 then return end
+  end
+end
 for k = 1, 2 do
   for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], now, '+inf')) do
-    local pattern = string.match(key, '^[^:]+:g:[^:]+:(.+)$')
+    local kind, pattern = string.match(key, '^[^:]+:([gl]):[^:]+:(.+)$')
     if pattern and matches(pattern) then
-      if durable then
+      if durable and kind == 'g' then
         redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'f', frame)
-      elseif redis.call('ZCOUNT', key .. ':m', now, '+inf') > 0 then
-        redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'f', frame, 'v', '1')
+      else
+        to_one_member(key)
       end
     end
   end
@@ -75,8 +86,8 @@ if KEYS[3] then
 end
 """)
 
-# KEYS: members zset, stream, [registry index]. ARGV: consumer, forget '1'|'0'.
-# The consumer leaves; a non-durable group whose last member left is removed.
+# KEYS: members zset, group key, [registry index]. ARGV: consumer, forget '1'|'0'.
+# The consumer leaves; a live-only group whose last member left is unregistered.
 LEAVE = Script(_NOW + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[2] == '1' and KEYS[3] and redis.call('ZCOUNT', KEYS[1], now, '+inf') == 0 then

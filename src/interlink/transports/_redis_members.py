@@ -5,16 +5,18 @@ binding                       reads
 ============================  ===============================================================
 endpoint                      its request list (BLMPOP) and the endpoint's stream as one
                               consumer of the service's group
-subscription, group           the group's stream ``P:g:GROUP:PATTERN``, registered in the
-                              index of the pattern's first token so that publishes find it
+subscription, durable group   the group's stream ``P:g:GROUP:PATTERN`` (durable publishes)
+                              and its own channel ``P:c:CONSUMER`` (live-only publishes)
+subscription, live group      its own channel ``P:c:CONSUMER``; the group is ``P:l:GROUP:PATTERN``
 subscription, broadcast       pub/sub: SUBSCRIBE (exact) or PSUBSCRIBE (``*``/``>`` -> glob
                               ``*``, which also matches dots, so each message is checked
                               against the pattern again)
 ============================  ===============================================================
 
-A member announces itself (heartbeat script) before ``consume`` returns and
-every few seconds after; it leaves on stop, and a non-durable group whose last
-member leaves is removed with its stream.
+Groups of subscriptions are registered in the index of their pattern's first
+token, so that a publish finds them. A member announces itself (heartbeat
+script) before ``consume`` returns and every few seconds after; it leaves on
+stop, and a live-only group whose last member leaves is unregistered.
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ class Keys:
     def requests(self, subject: str) -> str:
         return f"{self.prefix}:rq:{subject}"
 
-    def group(self, group: str, pattern: str) -> str:
-        return f"{self.prefix}:g:{group}:{pattern}"
+    def group(self, group: str, pattern: str, *, durable: bool) -> str:
+        return f"{self.prefix}:{'g' if durable else 'l'}:{group}:{pattern}"
+
+    def member(self, consumer: str = "") -> str:
+        return f"{self.prefix}:c:{consumer}"
 
     @staticmethod
     def members(stream: str) -> str:
@@ -84,6 +89,7 @@ class Member:
         self._beat_keys: list[str] = []
         self._beat_args: list[str | int] = []
         self._glob: tuple[str, bool] | None = None
+        self._channel: str | None = None
         self._stopped = False
 
     async def start(self) -> None:
@@ -100,27 +106,41 @@ class Member:
             self._beat_keys = [keys.members(stream), stream]
             self._beat_args = [self.consumer, live_ms, keep_ms]
         elif binding.group is not None:
-            stream = keys.group(binding.group, binding.pattern)
-            self._reader = GroupReader(link, stream, binding.group, self.consumer, binding, self.runner,
-                                       self.transport.beat_soon, start_at=start_at)
+            group = keys.group(binding.group, binding.pattern, durable=binding.durable)
+            if binding.durable:
+                self._reader = GroupReader(link, group, binding.group, self.consumer, binding, self.runner,
+                                           self.transport.beat_soon, start_at=start_at)
             index = keys.index(binding.pattern.split(".", 1)[0])
-            self._beat_keys = [keys.members(stream), stream, index]
+            self._beat_keys = [keys.members(group), group, index]
             self._beat_args = [self.consumer, live_ms, keep_ms if binding.durable else live_ms]
+            self._channel = keys.member(self.consumer)
+            await self._pubsub.subscribe(self._channel, self._on_live)
         else:
             pattern = binding.pattern
             wild = "*" in pattern or ">" in pattern
             self._glob = (keys.glob(pattern) if wild else keys.channel(pattern), wild)
             await self._pubsub.subscribe(self._glob[0], self._on_publish, pattern=wild)
             return
-        await self._reader.create_group()
+        if self._reader is not None:
+            await self._reader.create_group()
         await self.beat()
-        self._reader.start()
+        if self._reader is not None:
+            self._reader.start()
         if self._requests is not None:
             self._requests.start()
 
     async def beat(self) -> None:
         if self._beat_keys and not self._stopped:
             await self.transport.link.script(lua.BEAT, self._beat_keys, self._beat_args)
+
+    def _on_live(self, data: bytes) -> None:
+        """A live-only publish the publisher chose this member of the group for."""
+        try:
+            subject, headers, body = decode_message(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.warning("redis: dropped an undecodable publish for %s", self.binding.pattern)
+            return
+        self.runner.submit(Message(subject, body, headers))
 
     def _on_publish(self, data: bytes) -> None:
         try:
@@ -149,4 +169,6 @@ class Member:
             await self._reader.stop()
         if self._glob is not None:
             await self._pubsub.unsubscribe(self._glob[0], self._on_publish, pattern=self._glob[1])
+        if self._channel is not None:
+            await self._pubsub.unsubscribe(self._channel, self._on_live)
         await self.runner.drain()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -134,10 +135,11 @@ async def _blocking(options: Options, conn: rconn.AbstractConnection | None) -> 
 
 async def _read_blocking(conn: rconn.AbstractConnection) -> Any:
     """The reply of a blocking command; a connection that stays silent past its block time is dead."""
-    reply = await conn.read_response(timeout=BLOCK + COMMAND_TIMEOUT)
-    if reply is None:
-        raise rexc.TimeoutError("no reply to a blocking read")
-    return reply
+    try:
+        async with asyncio.timeout(BLOCK + COMMAND_TIMEOUT):
+            return await conn.read_response(timeout=math.inf)
+    except TimeoutError:
+        raise rexc.TimeoutError("no reply to a blocking read") from None
 
 
 class GroupReader:
@@ -217,24 +219,15 @@ class GroupReader:
             self._settle_later(entry_id)
             return
         frame = fields[1]
-        before = 0
-        volatile = False
-        for i in range(2, len(fields), 2):
-            if fields[i] == b"a":
-                before = int(fields[i + 1])
-            elif fields[i] == b"v":
-                volatile = True
+        before = int(fields[3]) if len(fields) > 3 and fields[2] == b"a" else 0
         try:
             subject, headers, body = decode_message(frame)
         except (msgspec.DecodeError, msgspec.ValidationError):
             log.error("redis: dropped an undecodable entry %s of %s", entry_id, self.key)
             self._settle_later(entry_id)
             return
-        if volatile or not self.durable:
+        if not self.durable:
             self._settle_later(entry_id)
-            # a live-only message older than a member's lifetime was meant for members long gone
-            if volatile and time.time() * 1000 - int(entry_id.split(b"-", 1)[0]) > LIVE * 1000:
-                return
             self.runner.submit(Message(subject, body, headers))
             return
         attempt = before + deliveries

@@ -15,22 +15,25 @@ Key layout (``P`` is the prefix):
 ``P:q:SUBJECT:m``          zset: members serving SUBJECT -> lapse time (NoResponders)
 ``P:rq:SUBJECT``           list of pending requests, popped by one member (BLMPOP);
                            expires with the longest request timeout in it
-``P:g:GROUP:PATTERN``      stream of publishes for subscription group GROUP on PATTERN
-``P:g:GROUP:PATTERN:m``    zset: its running members
-``P:r:TOKEN``              zset: group streams whose pattern starts with TOKEN (``*``
-                           for a wildcard) -> lapse time; publish looks up two of these
-``P:p:SUBJECT``            pub/sub channel of publishes (broadcast and live bindings)
+``P:g:GROUP:PATTERN``      stream of durable publishes for subscription group GROUP
+``P:l:GROUP:PATTERN``      (no value) names a live-only subscription group
+``P:g|l:GROUP:PATTERN:m``  zset: the group's running members -> lapse time
+``P:r:TOKEN``              zset: groups whose pattern starts with TOKEN (``*`` for a
+                           wildcard) -> lapse time; a publish looks up two of these
+``P:p:SUBJECT``            pub/sub channel of publishes, for broadcast bindings
+``P:c:CONSUMER``           pub/sub channel of one group member: live-only publishes
 ``P:in:ID``                pub/sub channel of one connection: replies and inboxes
 ``P:dead``                 stream of dead letters
 =========================  ==========================================================
 
-A publish runs one script that appends to the stream of every matching
-group (durable publishes) or of every matching group with a running member
-(``durable=False``, settled as soon as read), then PUBLISHes once for live
-bindings. Streams hold only unsettled entries (settled ones are deleted), so
-``maxlen`` bounds the backlog of a service that is down: beyond it the oldest
-entries are trimmed. Members refresh their presence every few seconds; a
-member that dies without closing counts as running for up to 10 s more.
+A publish runs one script: a durable publish is appended to the stream of
+every matching durable group; a live-only one (or one for a live-only group)
+is PUBLISHed to one running member of each matching group, never stored; then
+one PUBLISH on the subject reaches broadcast bindings. Streams hold only
+unsettled entries (settled ones are deleted), so ``maxlen`` bounds the
+backlog of a service that is down: beyond it the oldest entries are trimmed.
+Members refresh their presence every few seconds; a member that dies without
+closing counts as running for up to 10 s more.
 
 Durability: a message is kept in Redis until a member settles it, but Redis
 itself keeps data only as well as it is configured to. A server without
@@ -198,7 +201,7 @@ class RedisTransport(Transport):
         try:
             await self.link.script(lua.PUBLISH, [keys.index(subject.split(".", 1)[0]), keys.index("*")],
                                    [subject, frame, "1" if durable else "0", self.options.maxlen,
-                                    keys.channel(subject)])
+                                    keys.channel(subject), keys.member()])
         except _Errors as exc:
             raise broker_error(exc, self.url) from None
 

@@ -42,7 +42,7 @@ from nats.js.api import (
 )
 from nats.js.errors import BadRequestError
 
-from interlink._errors import InterlinkError
+from interlink._errors import BrokerError, InterlinkError, NoResponders
 from interlink.transports._nats_support import (
     DEAD,
     MSG_ID,
@@ -53,7 +53,9 @@ from interlink.transports._nats_support import (
     Settler,
     broker_errors,
     delivery_count,
+    drain,
     log,
+    safe_url,
 )
 from interlink.transports.base import Message
 
@@ -109,14 +111,18 @@ class JetStream:
         self.settler = Settler(client, url)
 
     async def ensure_streams(self) -> None:
-        with broker_errors(self.url, "JetStream (is the server started with -js?)"):
-            for config in STREAMS:
-                try:
-                    await self.jsm.add_stream(config)
-                except BadRequestError as exc:
-                    if exc.err_code != STREAM_IN_USE:
-                        raise
-                    await self.jsm.update_stream(config)
+        try:
+            with broker_errors(self.url, "declare streams"):
+                for config in STREAMS:
+                    try:
+                        await self.jsm.add_stream(config)
+                    except BadRequestError as exc:
+                        if exc.err_code != STREAM_IN_USE:
+                            raise
+                        await self.jsm.update_stream(config)
+        except NoResponders:
+            raise BrokerError(f"{safe_url(self.url)}: JetStream is not enabled on this server "
+                              "(start nats-server with -js)") from None
 
     async def ensure_consumer(self, stream: str, config: ConsumerConfig) -> None:
         """Create the durable consumer, or update it to ``config``: idempotent."""
@@ -223,9 +229,8 @@ class PullConsumer:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         sub, self._sub = self._sub, None
-        if sub is not None:
-            with contextlib.suppress(Exception):  # closed or reconnecting: the server forgets it anyway
-                await sub.unsubscribe()
+        if sub is not None:  # our open pull requests die with the subscription
+            await drain(self._client, sub)
 
     def resume(self, delay: float = 0.0) -> None:
         """Re-declare the consumer and pull afresh (after a reconnect or a refused pull)."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.aio.subscription import Subscription as NatsSubscription
 from nats.protocol.command import hpub_cmd
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, ValidationError
@@ -131,6 +132,22 @@ def broker_errors(url: str, what: str) -> Iterator[None]:
         raise
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         raise translate(exc, url, what) from None
+
+
+async def drain(client: Client, sub: NatsSubscription) -> None:
+    """Stop a subscription so that what the server already sent it is still handled.
+
+    While connected the server confirms the unsubscribe before this returns, so
+    a message sent afterwards by anyone can no longer reach this subscription.
+    """
+    try:
+        if client.is_connected:
+            await asyncio.wait_for(sub.drain(), 5.0)  # type: ignore[no-untyped-call]  # untyped in nats-py
+            return
+    except Exception as exc:  # the connection went away meanwhile: forget it locally
+        log.debug("draining %s failed: %s", sub.subject, describe(exc))
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()
 
 
 def consumer_name(service: str, subject: str) -> str:

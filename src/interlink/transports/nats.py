@@ -61,6 +61,7 @@ from interlink.transports._nats_support import (
     broker_errors,
     consumer_name,
     describe,
+    drain,
     log,
     safe_url,
     translate,
@@ -372,6 +373,7 @@ class _Consumer:
 
     def __init__(self, transport: NatsTransport, pool: Pool) -> None:
         self._transport = transport
+        self._client = transport.client
         self._pool = pool
         self._subs: list[NatsSubscription] = []
         self._member: PullConsumer | None = None
@@ -386,7 +388,7 @@ class _Consumer:
             await pool.put(message)
 
         with broker_errors(self._transport.url, f"subscribe to {subject}"):
-            self._subs.append(await self._transport.client.subscribe(subject, group or "", cb=deliver))
+            self._subs.append(await self._client.subscribe(subject, group or "", cb=deliver))
 
     async def pull(self, stream: str, config: ConsumerConfig, strip: int, *, settle: bool) -> None:
         self._member = PullConsumer(self._transport._jetstream, stream, config, self._pool, strip=strip,
@@ -402,9 +404,7 @@ class _Consumer:
             return
         self._stopped = True
         self._transport._consumers.discard(self)
-        for sub in self._subs:
-            with contextlib.suppress(Exception):  # closed or reconnecting: the server forgets it anyway
-                await sub.unsubscribe()
+        await asyncio.gather(*(drain(self._client, sub) for sub in self._subs))
         if self._member is not None:
             await self._member.stop()
         for message in await self._pool.close():

@@ -153,6 +153,24 @@ async def close_connection(conn: rconn.AbstractConnection | None) -> None:
             await conn.disconnect(nowait=True)
 
 
+def pack(args: tuple[Any, ...]) -> bytes:
+    """One command in RESP (redis-py's packer is general, and slow on the hot path)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, int):
+            data = b"%d" % arg
+        elif isinstance(arg, float):
+            data = repr(arg).encode()
+        else:
+            raise TypeError(f"cannot send a {type(arg).__name__} to Redis")
+        parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(parts)
+
+
 class Script:
     """A Lua script run by its SHA, loaded again when Redis has forgotten it (after a restart)."""
 
@@ -225,20 +243,20 @@ class Link:
                 raise ConnectionLost(f"{self.options.url}: transport is closed")
         return conn
 
-    def _push(self, conn: rconn.AbstractConnection, args: tuple[Any, ...]) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        packed = conn.pack_command(*args)
+    def _push(self, commands: list[tuple[Any, ...]]) -> list[asyncio.Future[Any]]:
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in commands]
+        self._out.extend(pack(args) for args in commands)
         if not self._pending:  # an idle link: write at once, latency is what counts
-            self._progress = future.get_loop().time()
-            self._out = packed
+            self._progress = loop.time()
+            self._pending.extend(futures)
             self._flush()
         else:  # a busy one: gather this loop iteration's commands into one write
-            self._out.extend(packed)
+            self._pending.extend(futures)
             if not self._flushing:
                 self._flushing = True
-                future.get_loop().call_soon(self._flush)
-        self._pending.append(future)
-        return future
+                loop.call_soon(self._flush)
+        return futures
 
     def _flush(self) -> None:
         self._flushing = False
@@ -259,16 +277,19 @@ class Link:
 
     async def call(self, *args: Any) -> Any:
         """Run one command; its reply (raw, as hiredis parses RESP2)."""
-        conn = self._conn or await self._ready()
-        if self._writer is not None and self._writer.transport.get_write_buffer_size() > WRITE_BUFFER:
+        if self._conn is None:
+            await self._ready()
+        writer = self._writer
+        if writer is not None and writer.transport.get_write_buffer_size() > WRITE_BUFFER:
             await self._backpressure()
-            conn = self._conn or await self._ready()
-        return await self._push(conn, args)
+            await self._ready()
+        return await self._push([args])[0]
 
     async def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Run several commands written together; raises the first error after all have answered."""
-        conn = self._conn or await self._ready()
-        futures = [self._push(conn, args) for args in commands]
+        if self._conn is None:
+            await self._ready()
+        futures = self._push(list(commands))
         results: list[Any] = []
         error: BaseException | None = None
         for future in futures:

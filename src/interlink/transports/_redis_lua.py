@@ -17,27 +17,36 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 # KEYS: members zset of the endpoint, its request list. ARGV: frame, ttl ms.
 # Returns 0 (nobody serves the subject: NoResponders) or 1 (queued).
+# (Each redis.call costs a few microseconds inside a script: the hot scripts keep them few.)
 REQUEST = Script(_NOW + """
 if redis.call('ZCOUNT', KEYS[1], now, '+inf') == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+if redis.call('RPUSH', KEYS[2], ARGV[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[2], 'GT')
+end
 return 1
 """)
 
 # KEYS: the registry index of the subject's first token, the index of patterns
 # starting with a wildcard. ARGV: subject, frame, durable '1'|'0', maxlen,
-# pub/sub channel, member channel prefix. A registry entry names a group:
-# PREFIX:g:GROUP:PATTERN (durable: its stream) or PREFIX:l:GROUP:PATTERN
-# (live only), scored with the time it lapses; KEY:m holds its running members.
+# pub/sub channel of the subject, member channel prefix.
+# A registry entry is PREFIX:KIND:GROUP:PATTERN scored with the time it lapses:
+# KIND g is a durable group (the key is its stream), l a live-only group, b the
+# broadcast bindings of PATTERN (GROUP empty); KEY:m holds running members.
 # A durable publish is appended to the stream of every matching durable group;
 # otherwise one running member of each matching group gets it on its own
 # channel (starting from a member picked by the clock, skipping any that have
-# gone). Live pub/sub bindings (broadcast) get the PUBLISH on the subject.
+# gone). Broadcast bindings get one PUBLISH on the subject, if any match.
 PUBLISH = Script(_NOW + """
-local subject, frame, durable, maxlen = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4]
-local s = {}
-for token in string.gmatch(subject, '[^.]+') do s[#s + 1] = token end
+local subject, frame, durable = ARGV[1], ARGV[2], ARGV[3] == '1'
+local s
 local function matches(pattern)
+  if pattern == subject then return true end
+  if not s then
+    s = {}
+    for token in string.gmatch(subject, '[^.]+') do s[#s + 1] = token end
+  end
   local i = 0
   for token in string.gmatch(pattern, '[^.]+') do
     i = i + 1
@@ -55,19 +64,23 @@ local function to_one_member(group)
     if redis.call('PUBLISH', ARGV[6] .. members[(first + i) % n + 1], frame) > 0 then return end
   end
 end
-for k = 1, 2 do
-  for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], now, '+inf')) do
-    local kind, pattern = string.match(key, '^[^:]+:([gl]):[^:]+:(.+)$')
+local broadcast = false
+local entries = redis.call('ZUNION', 2, KEYS[1], KEYS[2], 'AGGREGATE', 'MAX', 'WITHSCORES')
+for i = 1, #entries, 2 do
+  if tonumber(entries[i + 1]) > now then
+    local kind, pattern = string.match(entries[i], '^[^:]+:([glb]):[^:]*:(.+)$')
     if pattern and matches(pattern) then
-      if durable and kind == 'g' then
-        redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'f', frame)
+      if kind == 'b' then
+        broadcast = true
+      elseif durable and kind == 'g' then
+        redis.call('XADD', entries[i], 'MAXLEN', '~', ARGV[4], '*', 'f', frame)
       else
-        to_one_member(key)
+        to_one_member(entries[i])
       end
     end
   end
 end
-redis.call('PUBLISH', ARGV[5], frame)
+if broadcast then redis.call('PUBLISH', ARGV[5], frame) end
 """)
 
 # KEYS: members zset, stream, [registry index]. ARGV: consumer, live ms, keep ms.

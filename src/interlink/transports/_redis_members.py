@@ -54,6 +54,9 @@ class Keys:
     def group(self, group: str, pattern: str, *, durable: bool) -> str:
         return f"{self.prefix}:{'g' if durable else 'l'}:{group}:{pattern}"
 
+    def broadcast(self, pattern: str) -> str:
+        return f"{self.prefix}:b::{pattern}"
+
     def member(self, consumer: str = "") -> str:
         return f"{self.prefix}:c:{consumer}"
 
@@ -120,7 +123,9 @@ class Member:
             wild = "*" in pattern or ">" in pattern
             self._glob = (keys.glob(pattern) if wild else keys.channel(pattern), wild)
             await self._pubsub.subscribe(self._glob[0], self._on_publish, pattern=wild)
-            return
+            entry = keys.broadcast(pattern)  # tells publishers that someone listens on the subject channel
+            self._beat_keys = [keys.members(entry), entry, keys.index(pattern.split(".", 1)[0])]
+            self._beat_args = [self.consumer, live_ms, live_ms]
         if self._reader is not None:
             await self._reader.create_group()
         await self.beat()
@@ -158,7 +163,7 @@ class Member:
         self._stopped = True
         self.transport.forget(self)
         if self._beat_keys:
-            forget = "0" if self.binding.durable or self.binding.kind == "endpoint" else "1"
+            forget = "0" if self.binding.durable or self.binding.kind == "endpoint" else "1"  # live-only
             try:
                 await self.transport.link.script(lua.LEAVE, self._beat_keys, [self.consumer, forget])
             except Exception as exc:  # its presence lapses by itself within LIVE seconds

@@ -33,6 +33,7 @@ from interlink.transports._redis_conn import (
     broker_error,
     close_connection,
     open_connection,
+    pack,
     stop_task,
 )
 from interlink.transports.base import Binding, Handler, Message
@@ -192,8 +193,9 @@ class GroupReader:
                     conn = await _blocking(options, conn)
                     if fresh and delay > 0.05:
                         self._on_reconnect()
-                    await conn.send_command("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", count,
-                                            "BLOCK", block, "STREAMS", self.key, ">", check_health=False)
+                    await conn.send_packed_command(pack(("XREADGROUP", "GROUP", self.group, self.consumer, "COUNT",
+                                                         count, "BLOCK", block, "STREAMS", self.key, ">")),
+                                                   check_health=False)
                     reply = await _read_blocking(conn)
                     delay = 0.05
                 except rexc.ResponseError as exc:
@@ -375,8 +377,8 @@ class RequestReader:
                 count = await self.runner.wait_room()
                 try:
                     conn = await _blocking(self.options, conn)
-                    await conn.send_command("BLMPOP", BLOCK, 1, self.key, "LEFT", "COUNT", count,
-                                            check_health=False)
+                    await conn.send_packed_command(pack(("BLMPOP", BLOCK, 1, self.key, "LEFT", "COUNT", count)),
+                                                   check_health=False)
                     reply = await _read_blocking(conn)
                     delay = 0.05
                 except (rexc.RedisError, OSError) as exc:

@@ -87,6 +87,7 @@ class RedisTransport(Transport):
         self._waiting: dict[str, asyncio.Future[Message]] = {}
         self._inboxes: dict[str, Handler] = {}
         self._members: list[Member] = []
+        self._expiries: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Future[None]] = set()
         self._heart: asyncio.Task[None] | None = None
@@ -186,12 +187,25 @@ class RedisTransport(Transport):
     async def send(self, message: Message) -> None:
         self._check_open()
         key = self.keys.endpoint(message.subject)
-        frame = encode((message.subject, message.headers, message.body))
+        add = ("XADD", key, "MAXLEN", "~", self.options.maxlen, "*", "f",
+               encode((message.subject, message.headers, message.body)))
         try:
-            await self.link.pipeline(("XADD", key, "MAXLEN", "~", self.options.maxlen, "*", "f", frame),
-                                     ("PEXPIRE", key, int(self.options.retention * 1000)))
+            if self._expiry_due(key):  # a stream nobody reads must not stay forever
+                await self.link.pipeline(add, ("PEXPIRE", key, int(self.options.retention * 1000)))
+            else:
+                await self.link.call(*add)
         except _Errors as exc:
             raise broker_error(exc, self.url) from None
+
+    def _expiry_due(self, key: str) -> bool:
+        """True once in a while per stream: refreshing its expiry on every send would double the commands."""
+        now = time.monotonic()
+        if self._expiries.get(key, 0.0) > now:
+            return False
+        if len(self._expiries) > 10_000:
+            self._expiries.clear()
+        self._expiries[key] = now + min(self.options.retention / 10, 3600.0)
+        return True
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
         self._check_open()

@@ -232,6 +232,11 @@ class PullConsumer:
         if sub is not None:  # our open pull requests die with the subscription
             await drain(self._client, sub)
 
+    def abort(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+
     def resume(self, delay: float = 0.0) -> None:
         """Re-declare the consumer and pull afresh (after a reconnect or a refused pull)."""
         self._kick_delay = delay

@@ -315,3 +315,8 @@ class Pool:
         left = [message for message, _ in self.backlog]
         self.backlog.clear()
         return left
+
+    def cancel(self) -> None:
+        self.closing = True
+        for task in self.workers:
+            task.cancel()

@@ -77,6 +77,8 @@ CONNECT_WAIT = 5.0  # start() gives up after this long without a connection
 STORE_WAIT = 10.0  # a JetStream publish waits this long for a reconnect and its acknowledgement
 ACK_WAIT = 5.0  # one attempt at a JetStream publish waits this long for the acknowledgement
 HEADROOM = 4096  # bodies this close to the server's limit get their headers measured too
+CLOSE_WAIT = 10.0  # close() lets running handlers finish this long, then cancels them
+ERROR_LOG_INTERVAL = 5.0
 
 
 def _expire(future: asyncio.Future[Msg | None]) -> None:
@@ -100,6 +102,8 @@ class NatsTransport(Transport):
         self._room = 0
         self._connected = asyncio.Event()
         self._starting: asyncio.Future[BaseException] | None = None
+        self._errors = 0
+        self._quiet_until = 0.0
         self._consumers: set[_Consumer] = set()
         self._inboxes: list[NatsSubscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -154,7 +158,11 @@ class NatsTransport(Transport):
         if client is None:
             return
         for consumer in list(self._consumers):
-            await consumer.stop()
+            try:
+                await asyncio.wait_for(consumer.stop(), CLOSE_WAIT)
+            except TimeoutError:
+                log.warning("NATS %s: handlers still running after %.0fs; cancelled", safe_url(self.url), CLOSE_WAIT)
+            consumer.abort()
         for task in list(self._tasks):
             task.cancel()
         if self._js is not None:
@@ -169,8 +177,14 @@ class NatsTransport(Transport):
     async def _on_error(self, exc: Exception) -> None:
         if self._starting is not None and not self._starting.done():
             self._starting.set_result(exc)
-        else:
-            log.warning("NATS %s: %s", safe_url(self.url), describe(exc))
+            return
+        self._errors += 1
+        now = asyncio.get_running_loop().time()
+        if now >= self._quiet_until:  # a flood (slow consumer drops) logs once per interval
+            self._quiet_until = now + ERROR_LOG_INTERVAL
+            more = f" ({self._errors - 1} more since the last report)" if self._errors > 1 else ""
+            self._errors = 0
+            log.warning("NATS %s: %s%s", safe_url(self.url), describe(exc), more)
 
     async def _on_disconnect(self) -> None:
         self._connected.clear()
@@ -403,11 +417,19 @@ class _Consumer:
         if self._stopped:
             return
         self._stopped = True
-        self._transport._consumers.discard(self)
-        await asyncio.gather(*(drain(self._client, sub) for sub in self._subs))
+        stops = [drain(self._client, sub) for sub in self._subs]
         if self._member is not None:
-            await self._member.stop()
+            stops.append(self._member.stop())
+        await asyncio.gather(*stops)
         for message in await self._pool.close():
             if message.receipt is not None:  # never started: back to the broker for another member
                 with contextlib.suppress(InterlinkError):
                     await message.receipt.nack(0)
+        self._transport._consumers.discard(self)
+
+    def abort(self) -> None:
+        """Cancel handlers still running (their unsettled messages are redelivered)."""
+        if self._member is not None:
+            self._member.abort()
+        self._pool.cancel()
+        self._transport._consumers.discard(self)

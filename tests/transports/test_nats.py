@@ -163,9 +163,21 @@ async def test_requests_are_never_captured_by_a_stream(url: str) -> None:
 
 def test_consumer_names_are_valid_and_distinct() -> None:
     names = {consumer_name("svc", s) for s in ("a.b", "a_b", "a.*", "a.>", "a.STAR")}
-    assert len(names) == 5
+    names |= {consumer_name("x" * 64 + tail, "a.b") for tail in ("1", "2")}
+    assert len(names) == 7
     assert not any(c in name for name in names for c in ".*> ")
     assert consumer_name("svc", "a.b") == consumer_name("svc", "a.b")  # stable across starts
+
+
+async def test_a_second_service_on_the_same_endpoint_is_refused(url: str) -> None:
+    subject = unique()
+    first, second = Service(unique("first")), Service(unique("second"))
+    for svc in (first, second):
+        svc.endpoint(subject)(lambda body: None)
+    async with interlink.connect(url) as bus:
+        await bus.serve(first)
+        with pytest.raises(interlink.BrokerError, match="not unique"):
+            await bus.serve(second)
 
 
 async def test_serving_again_with_other_limits_updates_the_consumer(url: str) -> None:
@@ -332,6 +344,30 @@ async def test_request_in_flight_fails_with_connection_lost(own_server: NatsServ
             await client.request(subject, None, timeout=8.0)
         assert time.monotonic() - start < 0.5
         done.set()
+
+
+async def test_consumers_resume_after_a_reconnect_to_the_same_server(own_server: NatsServer) -> None:
+    svc = Service(unique("svc"))
+    subject = unique()
+    got: list[int] = []
+
+    @svc.endpoint(subject)
+    async def note(n: int) -> None:
+        got.append(n)
+
+    async with interlink.connect(own_server.url) as server, interlink.connect(own_server.url) as client:
+        await server.serve(svc)
+        await client.notify(subject, 1)
+        await eventually(lambda: got == [1])
+        transport = server.transport
+        assert isinstance(transport, NatsTransport)
+        await transport.client.force_reconnect()
+        await eventually(lambda: transport.client.is_connected)
+        for n in range(2, 12):
+            await client.notify(subject, n)
+        await eventually(lambda: sorted(got) == list(range(1, 12)))
+        await asyncio.sleep(0.3)
+        assert len(got) == 11  # no message twice
 
 
 async def test_bus_recovers_from_a_broker_restart(own_server: NatsServer) -> None:

@@ -153,10 +153,11 @@ async def drain(client: Client, sub: NatsSubscription) -> None:
 def consumer_name(service: str, subject: str) -> str:
     """A JetStream consumer name for ``service`` on ``subject`` (no '.', '*' or '>').
 
-    Readable, and unique per subject thanks to a digest: "a.b" and "a_b" differ.
+    Readable, and unique thanks to a digest of both: "a.b" and "a_b" differ, and
+    so do long service names that share their first 64 characters.
     """
     readable = subject.replace(".", "_").replace("*", "STAR").replace(">", "ALL")
-    digest = hashlib.blake2s(subject.encode(), digest_size=4).hexdigest()
+    digest = hashlib.blake2s(f"{service} {subject}".encode(), digest_size=4).hexdigest()
     return f"{service[:64]}_{readable[:96]}_{digest}"
 
 

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis

@@ -218,9 +218,13 @@ class Link:
                     callback()
             self._connected_once = True
 
-    async def _reconnect(self) -> None:
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    async def _reconnect(self, wait: float = RECONNECT_WAIT) -> None:
         loop = asyncio.get_running_loop()
-        end = loop.time() + RECONNECT_WAIT
+        end = loop.time() + wait
         delay = 0.05
         while True:
             if self._closed:
@@ -234,10 +238,11 @@ class Link:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    async def _ready(self) -> rconn.AbstractConnection:
+    async def _ready(self, wait: float = RECONNECT_WAIT) -> rconn.AbstractConnection:
+        """The connection, reconnecting first if needed (trying for up to ``wait`` seconds)."""
         conn = self._conn
         if conn is None:
-            await self._reconnect()
+            await self._reconnect(wait)
             conn = self._conn
             if conn is None:  # closed meanwhile
                 raise ConnectionLost(f"{self.options.url}: transport is closed")
@@ -274,6 +279,11 @@ class Link:
         writer = self._writer
         if writer is not None and writer.transport.get_write_buffer_size() > WRITE_BUFFER:
             await writer.drain()
+
+    async def ensure(self, wait: float) -> None:
+        """Be connected, or raise within about ``wait`` seconds (a request's timeout bounds its wait)."""
+        if self._conn is None:
+            await self._ready(max(wait, 0.05))
 
     async def call(self, *args: Any) -> Any:
         """Run one command; its reply (raw, as hiredis parses RESP2)."""

@@ -172,6 +172,8 @@ class RedisTransport(Transport):
         frame = encode((subject, message.headers, message.body, f"{self._channel}|{token}",
                         int((time.time() + timeout) * 1000)))
         try:
+            if not self.link.connected:
+                await self.link.ensure(timeout)
             queued = await self.link.script(lua.REQUEST, [self.keys.members(self.keys.endpoint(subject)),
                                                           self.keys.requests(subject)],
                                             [frame, max(1, int(timeout * 1000))])

@@ -203,6 +203,33 @@ async def test_live_only_publish_is_never_stored(url: str, raw: aioredis.Redis) 
         assert await raw.xrange(stream) and sorted(got) == list(range(20))
 
 
+async def test_large_bodies_cross_every_path(url: str) -> None:
+    svc = Service(unique("svc"))
+    s_echo, s_note, topic = unique(), unique(), unique()
+    sizes: list[int] = []
+    big = "x" * (6 * 1024 * 1024)  # below the 8 MiB limit
+
+    @svc.endpoint(s_echo)
+    async def echo(text: str) -> int:
+        return len(text)
+
+    @svc.endpoint(s_note)
+    async def note(text: str) -> None:
+        sizes.append(len(text))
+
+    @svc.subscribe(f"{topic}.big", broadcast=True)
+    async def on_big(text: str) -> None:
+        sizes.append(len(text))
+
+    async with interlink.connect(url) as bus:
+        assert bus.transport.max_payload == 8 * 1024 * 1024
+        await bus.serve(svc)
+        assert await bus.request(s_echo, big, timeout=10.0) == len(big)
+        await bus.notify(s_note, big)
+        await bus.publish(f"{topic}.big", big)
+        await eventually(lambda: sizes == [len(big)] * 2)
+
+
 # -- bounded memory -------------------------------------------------------------
 
 
@@ -254,8 +281,10 @@ async def test_bus_reconnects_after_redis_restarts(own_redis: OwnRedis) -> None:
         await server.serve(svc)
         assert await client.request(s_echo, 1) == 1
         own_redis.stop()
+        start = time.monotonic()
         with pytest.raises(interlink.BrokerError):
             await client.request(s_echo, 2, timeout=1.0)
+        assert time.monotonic() - start < 2.0  # the timeout bounds the wait for Redis to come back
         own_redis.start()  # empty: no persistence
 
         async def works() -> bool:

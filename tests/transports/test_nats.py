@@ -18,6 +18,7 @@ from typing import Any
 import nats
 import nats.js.errors
 import pytest
+from nats.js.api import ConsumerConfig
 
 import interlink
 from interlink import Context, Service
@@ -169,15 +170,27 @@ def test_consumer_names_are_valid_and_distinct() -> None:
     assert consumer_name("svc", "a.b") == consumer_name("svc", "a.b")  # stable across starts
 
 
-async def test_a_second_service_on_the_same_endpoint_is_refused(url: str) -> None:
+async def test_an_endpoint_queue_kept_under_another_name_is_adopted(url: str) -> None:
+    svc = Service(unique("svc"))
     subject = unique()
-    first, second = Service(unique("first")), Service(unique("second"))
-    for svc in (first, second):
-        svc.endpoint(subject)(lambda body: None)
-    async with interlink.connect(url) as bus:
-        await bus.serve(first)
-        with pytest.raises(interlink.BrokerError, match="not unique"):
-            await bus.serve(second)
+    got: list[int] = []
+
+    @svc.endpoint(subject)
+    async def note(n: int) -> None:
+        got.append(n)
+
+    async with await nats.connect(url) as raw:
+        js = raw.jetstream()
+        old = unique("earlier_name")
+        await js.add_consumer("interlink_work", ConsumerConfig(
+            name=old, durable_name=old, filter_subject=f"_il.q.{subject}", inactive_threshold=60.0))
+        async with interlink.connect(url) as bus:
+            await bus.notify(subject, 7)  # kept by the older consumer
+            await bus.serve(svc)
+            await eventually(lambda: got == [7])
+            await bus.notify(subject, 8)
+            await eventually(lambda: got == [7, 8])
+        assert (await js.consumer_info("interlink_work", old)).config.ack_wait == 30.0  # our settings now
 
 
 async def test_serving_again_with_other_limits_updates_the_consumer(url: str) -> None:
@@ -195,7 +208,7 @@ async def test_serving_again_with_other_limits_updates_the_consumer(url: str) ->
             await bus.notify(subject, concurrency)
             await eventually(lambda: concurrency in got)  # noqa: B023 - awaited within the iteration
     async with await nats.connect(url) as raw:
-        info = await raw.jetstream().consumer_info("interlink_work", consumer_name(name, subject))
+        info = await raw.jetstream().consumer_info("interlink_work", consumer_name("endpoint", subject))
         assert info.config.max_ack_pending == 64 * 16 and info.config.ack_wait == 5.0
         assert info.config.inactive_threshold is not None and info.config.inactive_threshold >= 86_400
 

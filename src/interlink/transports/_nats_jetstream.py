@@ -13,20 +13,23 @@ interlink_dead      ``_il.dead.>`` limits     14 days, 1 GiB, oldest dropped whe
 ==================  ============  ==========  =========================================
 
 All three deduplicate on ``Nats-Msg-Id`` for 2 minutes. Consumers are durable,
-named ``<service>_<subject>_<digest>``, pulled with explicit acks, unlimited
-redeliveries (the bus decides retries), and removed by the server after 3 days
-without a member. One consumer per (service, endpoint) on the work stream,
-filtered on that exact subject, so filters never overlap; one per (service,
-subscription pattern) on the events stream, delivering what is published after
-it was first created. A work-queue message whose consumer was removed stays and
-is delivered when the service returns; on the events stream, what only a removed
-consumer still needed goes with it.
+pulled with explicit acks and unlimited redeliveries (the bus decides retries),
+and removed by the server after 3 days without a member:
+
+* one per endpoint on the work stream, ``endpoint_<subject>_<digest>``,
+  filtered on that exact subject (so filters never overlap), shared by the
+  instances of the service that serves it; a work-queue message whose consumer
+  was removed stays and is delivered when the service returns;
+* one per (service, subscription pattern) on the events stream,
+  ``<service>_<pattern>_<digest>``, delivering what is published after it was
+  first created; what only a removed consumer still needed goes with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import uuid
 from typing import TYPE_CHECKING
@@ -75,6 +78,7 @@ PULL_EXPIRES = 30.0  # a pull request lives this long, then the server answers 4
 WATCHDOG = PULL_EXPIRES + 10.0  # silence longer than this means our pull requests were lost
 API_PREFIX = "$JS.API"
 STREAM_IN_USE = 10058  # "stream name already in use with a different configuration"
+FILTER_TAKEN = 10100  # "filtered consumer not unique on workqueue stream"
 
 STREAMS = (
     StreamConfig(name=WORK_STREAM, subjects=["_il.q.>"], retention=RetentionPolicy.WORK_QUEUE,
@@ -124,10 +128,37 @@ class JetStream:
             raise BrokerError(f"{safe_url(self.url)}: JetStream is not enabled on this server "
                               "(start nats-server with -js)") from None
 
-    async def ensure_consumer(self, stream: str, config: ConsumerConfig) -> None:
-        """Create the durable consumer, or update it to ``config``: idempotent."""
+    async def ensure_consumer(self, stream: str, config: ConsumerConfig) -> ConsumerConfig:
+        """Create the durable consumer, or update it to ``config``: idempotent.
+
+        On the work stream one consumer holds each filter. If one named otherwise
+        already does (kept from an earlier naming, say), it is adopted rather than
+        refused, so its stored messages are not stranded. Returns the config used.
+        """
         with broker_errors(self.url, f"consumer {config.name} on {stream}"):
-            await self.jsm.add_consumer(stream, config)
+            try:
+                await self.jsm.add_consumer(stream, config)
+                return config
+            except BadRequestError as exc:
+                if exc.err_code != FILTER_TAKEN:
+                    raise
+            holder = await self._holder(stream, config.filter_subject or "")
+            if holder is None:
+                raise BrokerError(f"{safe_url(self.url)}: another consumer holds {config.filter_subject}")
+            adopted = dataclasses.replace(config, name=holder, durable_name=holder)
+            await self.jsm.add_consumer(stream, adopted)
+            return adopted
+
+    async def _holder(self, stream: str, filter_subject: str) -> str | None:
+        offset = 0
+        while True:
+            page = await self.jsm.consumers_info(stream, offset)
+            for info in page:
+                if info.config.filter_subject == filter_subject:
+                    return info.name
+            if not page:
+                return None
+            offset += len(page)
 
     async def browse_dead(self, limit: int) -> list[tuple[int, Message]]:
         """Up to ``limit`` dead letters with their stream sequence, oldest first, without consuming them."""
@@ -204,7 +235,7 @@ class PullConsumer:
         self._settle = settle
         self._size = pool.size
         self._threshold = max(1, pool.size // 4)
-        self._next = f"{API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{config.durable_name}"
+        self._next = ""
         self._expires = int(PULL_EXPIRES * 1e9)
         self._inbox = self._client.new_inbox()
         self._credit = 0
@@ -217,7 +248,7 @@ class PullConsumer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._js.ensure_consumer(self._stream, self._config)
+        await self._declare()
         with broker_errors(self._js.url, "subscribe"):
             self._sub = await self._client.subscribe(self._inbox, cb=self._on_message)
             await self._pull()
@@ -241,6 +272,10 @@ class PullConsumer:
         """Re-declare the consumer and pull afresh (after a reconnect or a refused pull)."""
         self._kick_delay = delay
         self._kick.set()
+
+    async def _declare(self) -> None:
+        self._config = await self._js.ensure_consumer(self._stream, self._config)
+        self._next = f"{API_PREFIX}.CONSUMER.MSG.NEXT.{self._stream}.{self._config.name}"
 
     async def _on_message(self, msg: Msg) -> None:
         reply = msg.reply
@@ -305,7 +340,7 @@ class PullConsumer:
             if self._kick_delay:
                 await asyncio.sleep(self._kick_delay)
             try:
-                await self._js.ensure_consumer(self._stream, self._config)
+                await self._declare()
                 self._credit = 0
                 await self._pull()
             except InterlinkError as exc:

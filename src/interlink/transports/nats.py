@@ -363,20 +363,20 @@ class NatsTransport(Transport):
 
     async def _bind(self, consumer: _Consumer, binding: Binding) -> None:
         pattern, group = binding.pattern, binding.group
-        durable = binding.durable and group is not None
-        name = consumer_name(binding.name or group or "", pattern)
+        inflight, ack_wait = binding.max_inflight, binding.ack_wait
         if binding.kind == "endpoint":
             await consumer.listen(pattern, group, 0)  # requests
             if group is None:  # every member hears sends while it runs
                 await consumer.listen(WORK + pattern, None, len(WORK))
                 return
-            config = consumer_config(name, WORK + pattern, new_only=False, inflight=binding.max_inflight,
-                                     ack_wait=binding.ack_wait)
-            await consumer.pull(WORK_STREAM, config, len(WORK), settle=durable)
-        elif durable:
+            # named by the subject alone: the endpoint's stored messages outlive a renamed service
+            config = consumer_config(consumer_name("endpoint", pattern), WORK + pattern, new_only=False,
+                                     inflight=inflight, ack_wait=ack_wait)
+            await consumer.pull(WORK_STREAM, config, len(WORK), settle=binding.durable)
+        elif binding.durable and group is not None:
             await consumer.listen(LIVE + pattern, group, EVENT_PREFIX_LEN)
-            config = consumer_config(name, EVENT + pattern, new_only=True, inflight=binding.max_inflight,
-                                     ack_wait=binding.ack_wait)
+            config = consumer_config(consumer_name(binding.name or group, pattern), EVENT + pattern,
+                                     new_only=True, inflight=inflight, ack_wait=ack_wait)
             await consumer.pull(EVENTS_STREAM, config, EVENT_PREFIX_LEN, settle=True)
         else:
             await consumer.listen(ANY_EVENT + pattern, group, EVENT_PREFIX_LEN)

@@ -78,6 +78,8 @@ async def running(config: GatewayConfig | dict[str, Any] | str, broker: str, ser
         config = load_config(text=config)
     elif isinstance(config, dict):
         config = load_config(data=config)
+    if config.name == "gateway":  # the gateway's own durable reply endpoint: one per test on a shared broker
+        config.name = unique("gw")
     async with interlink.connect(broker, name="services") as bus, interlink.connect(broker, name="gw") as gw_bus:
         for service in services:
             await bus.serve(service)

@@ -53,12 +53,12 @@ routes:
 
 async def test_a_slow_service_gives_504_at_the_route_timeout(broker_url: str, prefix: str) -> None:
     backend = Backend()
-    backend.delay = 0.6
+    backend.delay = 1.0
     async with running(config(prefix), broker_url, [service(prefix, backend)]) as gw:
         start = time.monotonic()
         r = await gw.client.get("/work")
         assert r.status_code == 504 and r.json()["error"] == "timeout"
-        assert 0.25 < time.monotonic() - start < 0.5
+        assert 0.25 < time.monotonic() - start < 0.8
 
 
 async def test_breaker_opens_refuses_at_once_and_closes_after_a_probe(broker_url: str, prefix: str) -> None:
@@ -70,7 +70,7 @@ async def test_breaker_opens_refuses_at_once_and_closes_after_a_probe(broker_url
         start = time.monotonic()
         refused = await gw.client.get("/work")
         assert refused.status_code == 503 and refused.json()["error"] == "unavailable"
-        assert refused.headers["retry-after"] == "1" and time.monotonic() - start < 0.1
+        assert refused.headers["retry-after"] == "1" and time.monotonic() - start < 0.25
         assert backend.calls == 4  # the open breaker kept the call from the service
         metrics = (await gw.client.get("/metrics")).text
         assert 'interlink_gateway_breaker_state{route="get_work"} 2.0' in metrics
@@ -94,7 +94,7 @@ async def test_saturation_gives_503_fast_with_retry_after(broker_url: str, prefi
         start = time.monotonic()
         r = await gw.client.get("/narrow")
         assert r.status_code == 503 and r.json()["error"] == "overloaded"
-        assert r.headers["retry-after"] == "1" and time.monotonic() - start < 0.1
+        assert r.headers["retry-after"] == "1" and time.monotonic() - start < 0.25  # not after the 0.5 s
         assert [s.status_code for s in await asyncio.gather(*slow)] == [200, 200]
         assert backend.calls == 2
 

@@ -51,7 +51,7 @@ async def started(made: list[RabbitTransport], url: str) -> RabbitTransport:
 
 def test_url_options_are_split_off_and_checked() -> None:
     opts = parse_url("amqp://bob:secret@rabbit.example:5673/prod?heartbeat=10&queue_type=quorum&expires=60&prefix=x")
-    assert opts.url == "amqp://bob:secret@rabbit.example:5673/prod?heartbeat=10"
+    assert opts.url == "amqp://bob:secret@rabbit.example:5673/prod?heartbeat=10&reconnect_interval=1"
     assert opts.shown == "amqp://bob@rabbit.example:5673/prod" and "secret" not in opts.shown
     assert (opts.queue_type, opts.expires, opts.prefix, opts.vhost) == ("quorum", 60.0, "x", "prod")
     assert parse_url("amqp://localhost").shown == "amqp://localhost:5672/"
@@ -79,7 +79,7 @@ def test_delays_round_to_the_nearest_tier() -> None:
 
 
 @pytest.mark.parametrize(("bad_url", "cause"), [
-    ("amqp://guest:wrong@127.0.0.1:5672/", "refused the login"),
+    ("amqp://guest:pw-s3cret@127.0.0.1:5672/", "refused the login"),
     ("amqp://guest:guest@127.0.0.1:5672/no-such-vhost", "virtual host 'no-such-vhost'"),
     ("amqp://guest:guest@127.0.0.1:1/", "connection refused"),
 ])
@@ -89,8 +89,24 @@ async def test_bad_connection_fails_fast_and_clearly(url: str, bad_url: str, cau
         await RabbitTransport(bad_url).start()
     assert time.monotonic() - start < 5.0
     text = str(err.value)
-    assert cause in text and "127.0.0.1" in text and "wrong" not in text.replace("wrong user", "")
+    assert cause in text and "127.0.0.1" in text and "s3cret" not in text
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no library stack attached
+
+
+async def test_a_silent_port_times_out_at_connect() -> None:
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts, never speaks AMQP
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        start = time.monotonic()
+        with pytest.raises(interlink.BrokerError, match=f"127.0.0.1:{port}.*no answer within 0.5s"):
+            await RabbitTransport(f"amqp://guest:guest@127.0.0.1:{port}/?connect_timeout=0.5").start()
+        assert time.monotonic() - start < 3.0
+    finally:
+        server.close()
 
 
 # -- topology ------------------------------------------------------------------------------
@@ -260,6 +276,25 @@ async def test_quorum_queues(url: str, transports: list[RabbitTransport]) -> Non
     await eventually(lambda: attempts == [1, 2, 3])
 
 
+async def test_a_queue_declared_with_other_arguments_is_used_as_it_is(
+        url: str, transports: list[RabbitTransport], caplog: pytest.LogCaptureFixture) -> None:
+    classic, quorum = await started(transports, url), await started(transports, url + "&queue_type=quorum")
+    subject = unique()
+    got: list[bytes] = []
+
+    async def on(message: Message) -> None:
+        got.append(message.body)
+        assert message.receipt is not None
+        await message.receipt.ack()
+
+    binding = Binding("endpoint", subject, group="g", durable=True, name="g")
+    await (await classic.consume(binding, on)).stop()
+    await quorum.consume(binding, on)
+    await quorum.send(Message(subject, b"still served"))
+    await eventually(lambda: got == [b"still served"])
+    assert "exists with other arguments" in caplog.text
+
+
 async def test_dead_letters_browse_without_loss_in_order(url: str, transports: list[RabbitTransport]) -> None:
     transport = await started(transports, url)
     tag = unique()
@@ -292,10 +327,23 @@ async def test_consumers_come_back_after_a_lost_connection(url: str, transports:
         elif message.receipt is not None:
             await message.receipt.ack()
 
+    slow = unique()
+
+    async def never(message: Message) -> None:
+        await asyncio.sleep(30)
+
     await server.consume(Binding("endpoint", subject, group="g", durable=True, name="g"), on)
+    await server.consume(Binding("endpoint", slow, group="g"), never)
     _drop_socket(server)
     await client.send(Message(subject, b"while away"))
     await eventually(lambda: got == [b"while away"], timeout=20.0)
+    pending = asyncio.ensure_future(client.request(Message(slow, b""), 10.0))
+    await asyncio.sleep(0.2)
+    _drop_socket(client)  # its direct reply-to address dies with the connection
+    start = time.monotonic()
+    with pytest.raises(interlink.ConnectionLost):
+        await pending
+    assert time.monotonic() - start < 1.0
     reply = await _retry_request(client, Message(subject, b"ping"))
     assert reply.body == b"pong"
 

@@ -79,6 +79,7 @@ ACK_WAIT = 5.0  # one attempt at a JetStream publish waits this long for the ack
 HEADROOM = 4096  # bodies this close to the server's limit get their headers measured too
 CLOSE_WAIT = 10.0  # close() lets running handlers finish this long, then cancels them
 ERROR_LOG_INTERVAL = 5.0
+RECONNECT_POLL = 0.05  # how often a JetStream publish looks whether the client has reconnected
 
 
 def _expire(future: asyncio.Future[Msg | None]) -> None:
@@ -100,7 +101,6 @@ class NatsTransport(Transport):
         self._prefix = ""
         self._prefix_len = 0
         self._room = 0
-        self._connected = asyncio.Event()
         self._starting: asyncio.Future[BaseException] | None = None
         self._errors = 0
         self._quiet_until = 0.0
@@ -128,7 +128,6 @@ class NatsTransport(Transport):
         self.max_payload = client.max_payload
         self._room = client.max_payload - HEADROOM
         self._client = client
-        self._connected.set()
 
     async def _connect(self, client: FastClient) -> None:
         """Connect, or raise BrokerError with the first cause, within CONNECT_WAIT seconds."""
@@ -172,7 +171,6 @@ class NatsTransport(Transport):
         with contextlib.suppress(Exception):
             await client.close()
         self._inboxes.clear()
-        self._connected.clear()
 
     async def _on_error(self, exc: Exception) -> None:
         if self._starting is not None and not self._starting.done():
@@ -187,14 +185,12 @@ class NatsTransport(Transport):
             log.warning("NATS %s: %s%s", safe_url(self.url), describe(exc), more)
 
     async def _on_disconnect(self) -> None:
-        self._connected.clear()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ConnectionLost(f"{safe_url(self.url)}: connection lost"))
 
     async def _on_reconnect(self) -> None:
         log.info("NATS %s: reconnected", safe_url(self.url))
-        self._connected.set()
         task = asyncio.ensure_future(self._redeclare())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -307,12 +303,13 @@ class NatsTransport(Transport):
             left = deadline - loop.time()
             if left <= 0:
                 raise ConnectionLost(f"{safe_url(self.url)}: {subject} was not stored within {STORE_WAIT:.0f}s")
+            if not self.client.is_connected:
+                await asyncio.sleep(min(RECONNECT_POLL, left))
+                continue
             try:
-                if not self._connected.is_set():
-                    await asyncio.wait_for(self._connected.wait(), left)
                 ack = await self._call(subject, message.body, headers, min(left, ACK_WAIT))
-            except (ConnectionLost, TimeoutError):
-                continue  # resent with the same Nats-Msg-Id: stored once
+            except ConnectionLost:
+                continue  # resent with the same Nats-Msg-Id once reconnected: stored once
             if ack is None:
                 continue
             if not ack.data and ack.headers and ack.headers.get(STATUS) == "503" and not declared:

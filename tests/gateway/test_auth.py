@@ -62,6 +62,7 @@ routes:
   - {{path: /admin, request: {p}.whoami, claims: {{role: [admin, partner]}}}}
   - {{path: /open, request: {p}.whoami, auth: optional}}
   - {{path: /public, request: {p}.whoami, auth: none}}
+  - {{method: POST, path: /later, send: {p}.whoami}}
 """
 
 
@@ -179,3 +180,14 @@ async def test_rs256_with_a_jwks_url(memory_url: str, prefix: str, jwks_url: str
         assert (await gw.client.get("/me", headers=bearer(good))).status_code == 200
         wrong_aud = token({**claims, "aud": "billing"}, key=RSA_KEY, alg="RS256", kid="k1")
         assert (await gw.client.get("/me", headers=bearer(wrong_aud))).status_code == 401
+
+
+async def test_a_send_reply_goes_only_to_its_caller(memory_url: str, prefix: str) -> None:
+    async with running(config(prefix, HS), memory_url, [whoami(prefix, [])]) as gw:
+        accepted = await gw.client.post("/later", json={}, headers=bearer(token()))
+        location = accepted.headers["location"]
+        mine = await gw.client.get(location, params={"wait": 5}, headers=bearer(token()))
+        assert mine.status_code == 200 and mine.json()["sub"] == "p1"
+        other = await gw.client.get(location, headers=bearer(token({"sub": "p2"})))
+        assert other.status_code == 404
+        assert (await gw.client.get(location)).status_code == 404

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from interlink._resilience import Policy
-from interlink.gateway._config import Part, Route
+from interlink.gateway._config import ConfigError, Part, Route
 from interlink.gateway._http import HTTPError, from_exception, json_response
 from interlink.gateway._inputs import Inputs, Sources
 from interlink.gateway._routes import FALLEN, RouteEndpoint, Runtime, policy
@@ -41,8 +41,8 @@ class _Missing(Exception):
 class ComposeRoute(RouteEndpoint):
     def __init__(self, route: Route, runtime: Runtime) -> None:
         super().__init__(route, runtime)
-        if route.compose is None:  # unreachable: the config gives a compose route its parts
-            raise HTTPError(500, "internal", "compose route without parts")
+        if route.compose is None:
+            raise ConfigError(f"route {route.name} is not a compose route")
         self.merge = route.compose.merge
         self.plans = [
             _Plan(part, Inputs(route, part.input, runtime.endpoint_types.get(part.subject)),

@@ -57,14 +57,22 @@ class Replies:
         return len(self._items)
 
     def expect(self, cid: str, owner: str | None) -> None:
+        entry = self._items.get(cid)
+        if entry is not None:  # the reply was quicker than this bookkeeping
+            entry.owner = owner
+            return
         self._prune()
-        self._items.setdefault(cid, _Entry(owner, time.monotonic()))
+        self._items[cid] = _Entry(owner, time.monotonic())
 
-    def arrived(self, cid: str, value: Any) -> None:
+    def owner(self, cid: str) -> str | None:
+        entry = self._items.get(cid)
+        return entry.owner if entry is not None else None
+
+    def arrived(self, cid: str, value: Any, owner: str | None = None) -> None:
         entry = self._items.get(cid)
         if entry is None:  # sent by another gateway instance, or before a restart
             self._prune()
-            entry = self._items[cid] = _Entry(None, time.monotonic())
+            entry = self._items[cid] = _Entry(owner, time.monotonic())
         if entry.done:
             return
         entry.done = True
@@ -106,15 +114,17 @@ class Replies:
 
         @service.endpoint(subject)
         async def on_reply(body: Any, ctx: Context) -> None:
-            self.arrived(ctx.correlation_id, body)
+            cid = ctx.correlation_id
+            self.arrived(cid, body)
             wire = {"error": body.to_wire()} if isinstance(body, RemoteError) else {"value": body}
-            await ctx.publish(shared, {"id": ctx.correlation_id, **wire}, durable=False)
+            await ctx.publish(shared, {"id": cid, "owner": self.owner(cid), **wire}, durable=False)
 
         @service.subscribe(shared, broadcast=True)
         async def on_shared(body: Any) -> None:
             if isinstance(body, dict) and isinstance(body.get("id"), str):
                 value = RemoteError.from_wire(body["error"]) if "error" in body else body.get("value")
-                self.arrived(body["id"], value)
+                owner = body.get("owner")
+                self.arrived(body["id"], value, owner if isinstance(owner, str) else None)
 
 
 def _owner(request: Request) -> str | None:

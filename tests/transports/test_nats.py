@@ -170,6 +170,23 @@ def test_consumer_names_are_valid_and_distinct() -> None:
     assert consumer_name("svc", "a.b") == consumer_name("svc", "a.b")  # stable across starts
 
 
+async def test_sends_before_the_service_ever_started_are_kept(url: str) -> None:
+    svc = Service(unique("svc"))
+    subject = unique()
+    got: list[int] = []
+
+    @svc.endpoint(subject)
+    async def note(n: int) -> None:
+        got.append(n)
+
+    async with interlink.connect(url) as sender:
+        for n in range(3):
+            await sender.notify(subject, n)
+    async with interlink.connect(url) as bus:
+        await bus.serve(svc)
+        await eventually(lambda: sorted(got) == [0, 1, 2])
+
+
 async def test_an_endpoint_queue_kept_under_another_name_is_adopted(url: str) -> None:
     svc = Service(unique("svc"))
     subject = unique()

@@ -395,8 +395,12 @@ class _Consumer:
         pool = self._pool
 
         async def deliver(msg: Msg) -> None:
-            message = Message(msg.subject[strip:], msg.data, msg.headers or {}, msg.reply or None)
-            await pool.put(message)
+            headers = msg.headers
+            if headers is None:
+                headers = {}
+            elif MSG_ID in headers:  # a durable publish heard live: the stream's id is not ours to show
+                del headers[MSG_ID]
+            await pool.put(Message(msg.subject[strip:], msg.data, headers, msg.reply or None))
 
         with broker_errors(self._transport.url, f"subscribe to {subject}"):
             self._subs.append(await self._client.subscribe(subject, group or "", cb=deliver))

@@ -44,6 +44,7 @@ class GatewayMetrics:
                               registry=r)
         self._policies = policies
         self._targets = targets
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # label lookups, once per label set
         r.register(self)  # a custom collector: collect() below
 
     def collect(self) -> Iterator[Any]:
@@ -68,6 +69,17 @@ class GatewayMetrics:
 
     def describe(self) -> list[Any]:
         return []
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(route, method, str(status)),
+                                              self.duration.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
+        if status >= 500:
+            self.errors.labels(route, str(status)).inc()
 
 
 class Metrics:
@@ -95,8 +107,4 @@ class Metrics:
         finally:
             m.in_flight.dec()
             options = options_of(scope)
-            route = options.name if options else "-"
-            m.requests.labels(route, scope["method"], str(status)).inc()
-            m.duration.labels(route).observe(time.perf_counter() - start)
-            if status >= 500:
-                m.errors.labels(route, str(status)).inc()
+            m.observe(options.name if options else "-", scope["method"], status, time.perf_counter() - start)

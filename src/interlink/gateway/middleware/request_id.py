@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interlink import _headers as h
@@ -26,10 +25,13 @@ class RequestId:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        given = headers.get("x-request-id", "")
-        request_id = given if _ID.match(given) else h.new_id()
-        trace = headers.get("traceparent", "")
+        given = trace = ""
+        for name, value in scope["headers"]:  # one pass over the raw headers, no Headers object
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+            elif name == b"traceparent":
+                trace = value.decode("latin-1")
+        request_id = given if given and _ID.match(given) else h.new_id()
         state = scope.setdefault("state", {})
         state[REQUEST_ID] = request_id
         state[TRACEPARENT] = h.new_traceparent(trace if _TRACE.match(trace) else None)

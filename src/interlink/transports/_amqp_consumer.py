@@ -269,8 +269,11 @@ class Consumer:
         if self._busy == 0 and self._idle is not None:
             self._idle.set()
 
-    async def stop(self) -> None:
-        """Cancel the consumers, let the handlers in flight finish, then close the channel."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Cancel the consumers, let the handlers in flight finish (within ``grace``), then close the channel.
+
+        Closing the channel cancels handlers still running; their unsettled messages go back to the queue.
+        """
         channel, self.channel = self.channel, None
         if channel is None:
             return
@@ -278,7 +281,8 @@ class Consumer:
             await asyncio.gather(*(c.cancel() for c in self.consumers))
             if self._busy:
                 self._idle = asyncio.Event()
-                await self._idle.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), grace)
         finally:
             self.consumers.clear()
             with contextlib.suppress(Exception):

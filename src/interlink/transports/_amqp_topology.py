@@ -30,6 +30,7 @@ URL options (removed before the URL reaches aio-pika; everything else passes thr
 deletes it with its messages; default 7 days, 0 = never), ``dead_expires`` (the same
 for the dead-letter queue; default 0 = never), ``window`` (unconfirmed durable
 publishes in flight per connection; default 512), ``connect_timeout`` (seconds, 5).
+aio-pika's own ``reconnect_interval`` defaults to 1 second here (5 in aio-pika).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def parse_url(url: str) -> Options:
     query = parse_qsl(parts.query, keep_blank_values=True)
     ours = {k: v for k, v in query if k in _OURS}
     rest = [(k, v) for k, v in query if k not in _OURS]
+    if not any(k == "reconnect_interval" for k, _ in rest):
+        rest.append(("reconnect_interval", "1"))  # aio-pika waits 5 s before reconnecting by default
     host = parts.hostname or "localhost"
     port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
     user = f"{unquote(parts.username)}@" if parts.username else ""

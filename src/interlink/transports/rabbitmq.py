@@ -44,6 +44,7 @@ from typing import Any, cast
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.connection import make_url
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
@@ -100,6 +101,7 @@ class RabbitTransport(Transport):
         self._ids = itertools.count(1)
         self._consumers: set[Consumer] = set()
         self._tiers: set[int] = set()
+        self._parked: dict[str, asyncio.Future[None]] = {}
 
     # -- connection ------------------------------------------------------------
 
@@ -107,20 +109,19 @@ class RabbitTransport(Transport):
         if self._connection is not None:
             return
         opts = self.options
+        # Built by hand rather than with connect_robust: a connection given up on (timeout, bad login)
+        # must be closed, or it would go on reconnecting in the background.
+        connection = aio_pika.RobustConnection(make_url(opts.url))
         try:
             async with asyncio.timeout(opts.connect_timeout):
-                connection = await aio_pika.connect_robust(opts.url)
-        except TimeoutError:
-            raise BrokerError(f"{opts.shown}: connect: no answer within {opts.connect_timeout:g}s "
-                              f"(host unreachable or not an AMQP port?)") from None
-        except Exception as exc:
-            raise translate(exc, opts.shown, "connect", opts.vhost) from None
-        try:
-            async with asyncio.timeout(opts.connect_timeout):
+                await connection.connect(timeout=opts.connect_timeout)
                 await self._open(connection)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await connection.close()
+            if isinstance(exc, TimeoutError):
+                raise BrokerError(f"{opts.shown}: connect: no answer within {opts.connect_timeout:g}s "
+                                  f"(host unreachable or not an AMQP port?)") from None
             if isinstance(exc, Exception):
                 raise translate(exc, opts.shown, "connect", opts.vhost) from None
             raise
@@ -144,7 +145,8 @@ class RabbitTransport(Transport):
         if connection is None:
             return
         consumers, self._consumers = list(self._consumers), set()
-        await asyncio.gather(*(c.stop() for c in consumers), return_exceptions=True)
+        # The bus has given its handlers their grace already; here the rest only get a moment.
+        await asyncio.gather(*(c.stop(grace=1.0) for c in consumers), return_exceptions=True)
         if self._publisher is not None:
             left = await self._publisher.flush(5.0)
             if left:
@@ -208,6 +210,8 @@ class RabbitTransport(Transport):
             raise translate(exc, self.options.shown, f"request {message.subject!r}") from None
         finally:
             self._waiting.pop(cid, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # failed by a lost connection after this call stopped waiting: seen
         reply.subject = message.subject
         return reply
 
@@ -264,10 +268,27 @@ class RabbitTransport(Transport):
         if not await publisher.confirmed("", self.names.requests(subject), body, props, mandatory=True):
             return
         queue = self.names.endpoint(subject)
+        for _ in range(2):
+            await self._park(queue)
+            if not await publisher.confirmed("", queue, body, props, mandatory=True):
+                return
+            self._parked.pop(queue, None)  # deleted since: declare it again
+        log.error("send to %r could not be stored: queue %s does not take messages", subject, queue)
+
+    async def _park(self, queue: str) -> None:
+        """Declare a durable endpoint queue once per connection, however many sends wait for it."""
+        task = self._parked.get(queue)
+        if task is None:
+            task = self._parked[queue] = asyncio.ensure_future(self._declare_stored(queue))
+        try:
+            await asyncio.shield(task)
+        except BaseException:
+            self._parked.pop(queue, None)
+            raise
+
+    async def _declare_stored(self, queue: str) -> None:
         async with self._scratch() as channel:
             await channel.queue_declare(queue, durable=True, arguments=self.names.stored_arguments())
-        if await publisher.confirmed("", queue, body, props, mandatory=True):
-            log.error("send to %r could not be stored: queue %s vanished", subject, queue)
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
         _, fast, publisher = self._started()
@@ -281,7 +302,7 @@ class RabbitTransport(Transport):
                                          message_id=message.headers.get("il-id") or str(next(self._ids)))
                 raw = await underlay(fast)
                 await raw.basic_publish(message.body, exchange=self.names.live, routing_key=message.subject,
-                                        properties=props, mandatory=False, wait=False)
+                                        properties=props, mandatory=False, wait=True)
         except _AMQP_ERRORS as exc:
             raise translate(exc, self.options.shown, f"publish {message.subject!r}") from None
 

@@ -411,3 +411,22 @@ async def test_context_reaches_the_handler(url: str) -> None:
         assert isinstance(bus.transport, RabbitTransport)
         await bus.serve(svc)
         assert await bus.request(subject, None) == {"attempt": 1, "subject": subject}
+
+
+async def test_a_deleted_queue_is_declared_again(url: str, transports: list[RabbitTransport],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    transport = await started(transports, url)
+    subject, group = unique(), unique("g")
+    got: list[bytes] = []
+
+    async def on(message: Message) -> None:
+        got.append(message.body)
+        assert message.receipt is not None
+        await message.receipt.ack()
+
+    await transport.consume(Binding("subscription", subject, group=group, durable=True, name=group), on)
+    async with transport._scratch() as channel:
+        await channel.queue_delete(f"iltest.sub.{group}.{subject}")
+    await eventually(lambda: "declared it again" in caplog.text)
+    await transport.publish(Message(subject, b"after"))
+    await eventually(lambda: got == [b"after"])

@@ -21,9 +21,8 @@ The topology (exchanges, queues, arguments, URL options) is described in
 - ``nack(delay)``: a confirmed copy (attempt + 1) goes to the delay queue of the
   nearest tier, which dead-letters it back to the source queue after the tier's
   TTL; only then is the original acked.
-- dead letters: a durable classic queue, browsed with ``basic.get`` and put back
-  with one ``basic.nack(multiple, requeue)`` (classic queues requeue in place, so
-  the order survives; a crash mid-browse requeues them too).
+- dead letters: a durable classic queue, browsed without loss
+  (:mod:`interlink.transports._amqp_dead`).
 - ``max_payload`` is 16 MiB (RabbitMQ accepts 128 MiB by default, but bodies that
   large stall every other message on the connection).
 
@@ -49,6 +48,7 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
+from interlink.transports import _amqp_dead
 from interlink.transports._amqp_consumer import Consumer, RawConsumer, to_message, underlay
 from interlink.transports._amqp_publisher import Publisher
 from interlink.transports._amqp_topology import ATTEMPT, SUBJECT, Names, delay_tier, parse_url
@@ -355,50 +355,19 @@ class RabbitTransport(Transport):
 
     async def dead_letters(self, limit: int = 1000) -> list[Message]:
         self._started()
-        found: list[Message] = []
         try:
             async with self._scratch() as channel:
-                await channel.queue_declare(self.names.dead, durable=True, arguments=self.names.dead_arguments())
-                last = 0
-                while len(found) < limit:
-                    got = await channel.basic_get(self.names.dead, no_ack=False)
-                    if not isinstance(got.delivery, Basic.GetOk):
-                        break
-                    last = got.delivery.delivery_tag or last
-                    found.append(to_message(got, None, None))
-                if last:  # all back, in their places
-                    await channel.basic_nack(last, multiple=True, requeue=True)
+                return await _amqp_dead.browse(channel, self.names.dead, self.names.dead_arguments(), limit)
         except _AMQP_ERRORS as exc:
             raise translate(exc, self.options.shown, "list dead letters") from None
-        return found
 
     async def remove_dead_letters(self, message_ids: set[str] | None = None) -> int:
         self._started()
-        removed = 0
         try:
             async with self._scratch() as channel:
-                ok = await channel.queue_declare(self.names.dead, durable=True,
-                                                 arguments=self.names.dead_arguments())
-                if message_ids is None:
-                    purged = await channel.queue_purge(self.names.dead)
-                    return int(purged.message_count or 0)
-                keep = 0
-                for _ in range((ok.message_count or 0) + 1):
-                    got = await channel.basic_get(self.names.dead, no_ack=False)
-                    if not isinstance(got.delivery, Basic.GetOk):
-                        break
-                    tag = got.delivery.delivery_tag or 0
-                    headers = got.header.properties.headers or {}
-                    if headers.get("il-id") in message_ids:
-                        await channel.basic_ack(tag)
-                        removed += 1
-                    else:
-                        keep = tag
-                if keep:
-                    await channel.basic_nack(keep, multiple=True, requeue=True)
+                return await _amqp_dead.remove(channel, self.names.dead, self.names.dead_arguments(), message_ids)
         except _AMQP_ERRORS as exc:
             raise translate(exc, self.options.shown, "remove dead letters") from None
-        return removed
 
     # -- consuming ---------------------------------------------------------------------
 

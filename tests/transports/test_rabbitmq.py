@@ -430,3 +430,22 @@ async def test_a_deleted_queue_is_declared_again(url: str, transports: list[Rabb
     await eventually(lambda: "declared it again" in caplog.text)
     await transport.publish(Message(subject, b"after"))
     await eventually(lambda: got == [b"after"])
+
+
+async def test_a_non_durable_endpoint_gets_sends_parked_while_it_was_down(url: str,
+                                                                          transports: list[RabbitTransport]) -> None:
+    sender, server = await started(transports, url), await started(transports, url)
+    subject = unique()
+    got: list[tuple[bytes, bool]] = []
+
+    async def on(message: Message) -> None:
+        got.append((message.body, message.receipt is None))
+
+    binding = Binding("endpoint", subject, group="g", durable=False)
+    await sender.send(Message(subject, b"parked"))  # nobody serves it: kept in a durable queue
+    assert await sender._publisher.flush(5.0) == 0  # type: ignore[union-attr]
+    await server.consume(binding, on)
+    await eventually(lambda: got == [(b"parked", True)])
+    await sender.send(Message(subject, b"next"))  # the parked queue exists now: still reaches the member
+    await eventually(lambda: len(got) == 2)
+    assert got[1] == (b"next", True)

@@ -226,7 +226,7 @@ class Consumer:
         for plan in self.plans:
             queue = await channel.declare_queue(
                 plan.name, durable=plan.durable, exclusive=plan.exclusive, auto_delete=plan.auto_delete,
-                arguments=plan.arguments or None, passive=plan.name in self._passive)
+                arguments=plan.arguments or None, passive=plan.passive or plan.name in self._passive)
             for exchange, key in plan.binds:
                 await queue.bind(exchange, key)
             deliver = partial(self._stored if plan.stored else self._live, plan.name)

@@ -130,6 +130,7 @@ class QueuePlan:
     auto_delete: bool = False
     arguments: dict[str, Any] = field(default_factory=dict)
     binds: tuple[tuple[str, str], ...] = ()  # (exchange, routing key)
+    passive: bool = False  # use the queue as it exists, declare nothing
 
 
 class Names:
@@ -182,14 +183,19 @@ class Names:
     def delay_arguments(self, tier_ms: int) -> dict[str, Any]:
         return {"x-message-ttl": tier_ms, "x-dead-letter-exchange": ""}
 
-    def plans(self, kind: str, pattern: str, group: str | None, durable: bool, token: str) -> list[QueuePlan]:
-        """The queues of one binding; ``token`` names a broadcast member's own queue."""
+    def plans(self, kind: str, pattern: str, group: str | None, durable: bool, token: str,
+              parked: bool = False) -> list[QueuePlan]:
+        """The queues of one binding; ``token`` names a broadcast member's own queue.
+
+        ``parked``: a durable queue exists for a non-durable endpoint (a sender parked sends there while
+        no member ran); its members take them, and later sends, from it too, without receipts.
+        """
         live_args = {"x-expires": LIVE_EXPIRES_MS}
         p = self._p
         if kind == "endpoint":
             live = QueuePlan(self.requests(pattern), stored=False, auto_delete=True, arguments=live_args)
             if not durable:
-                return [live]
+                return [QueuePlan(self.endpoint(pattern), stored=False, passive=True), live] if parked else [live]
             stored = QueuePlan(self.endpoint(pattern), stored=True, durable=True, arguments=self.stored_arguments())
             return [stored, live]
         key = amqp_pattern(pattern)

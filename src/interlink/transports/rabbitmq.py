@@ -187,6 +187,14 @@ class RabbitTransport(Transport):
             raise BrokerError(f"{self.options.shown}: the transport is not started")
         return self._rpc, self._fast, self._publisher
 
+    async def _exists(self, queue: str) -> bool:
+        try:
+            async with self._scratch() as channel:  # a missing queue closes this channel only
+                await channel.queue_declare(queue, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return False
+        return True
+
     # -- request/response ----------------------------------------------------------
 
     async def request(self, message: Message, timeout: float) -> Message:
@@ -373,9 +381,12 @@ class RabbitTransport(Transport):
 
     async def consume(self, binding: Binding, handler: Handler) -> Subscription:
         self._started()
-        plans = self.names.plans(binding.kind, binding.pattern, binding.group, binding.durable, uuid.uuid4().hex)
-        consumer = Consumer(self, binding, plans, handler)
         try:
+            parked = binding.kind == "endpoint" and not binding.durable and await self._exists(
+                self.names.endpoint(binding.pattern))
+            plans = self.names.plans(binding.kind, binding.pattern, binding.group, binding.durable,
+                                     uuid.uuid4().hex, parked)
+            consumer = Consumer(self, binding, plans, handler)
             await consumer.start()
         except _AMQP_ERRORS as exc:
             raise translate(exc, self.options.shown, f"consume {binding.pattern!r}") from None

@@ -56,6 +56,7 @@ from interlink.transports._nats_support import (
     Settler,
     broker_errors,
     delivery_count,
+    describe,
     drain,
     log,
     safe_url,
@@ -322,7 +323,12 @@ class PullConsumer:
         if want < self._threshold or self._stopped or not self._client.is_connected:
             return
         self._credit += want
-        await self._client.publish(self._next, b'{"batch":%d,"expires":%d}' % (want, self._expires), self._inbox)
+        try:
+            await self._client.publish(self._next, b'{"batch":%d,"expires":%d}' % (want, self._expires),
+                                       self._inbox)
+        except Exception as exc:  # the reconnect, or the watchdog, pulls again
+            self._credit -= want
+            log.debug("pull on %s not sent: %s", self._config.name, describe(exc))
 
     async def _maintain(self) -> None:
         """Re-declares and re-pulls when kicked; restarts pulling after a silence."""
@@ -332,8 +338,7 @@ class PullConsumer:
             except TimeoutError:
                 if not self._active:
                     self._credit = 0
-                    with contextlib.suppress(Exception):
-                        await self._pull()
+                    await self._pull()
                 self._active = False
                 continue
             self._kick.clear()

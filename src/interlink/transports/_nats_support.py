@@ -302,7 +302,7 @@ class Pool:
             if release is not None:
                 try:
                     await release()
-                except InterlinkError as exc:
+                except Exception as exc:  # a worker outlives a failed pull; the consumer recovers it
                     log.debug("pulling more after %s failed: %s", message.subject, exc)
 
     async def close(self) -> list[Message]:

@@ -214,7 +214,12 @@ class NatsTransport(Transport):
     # -- core NATS -----------------------------------------------------------
 
     async def _call(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Msg | None:
-        """Publish with a reply to the muxed inbox; the reply, or None after ``timeout``."""
+        """Publish with a reply to the muxed inbox; the reply, or None after ``timeout``.
+
+        The same idea as nats-py's ``request`` (one wildcard inbox subscription),
+        kept here so that a lost connection can fail every call in flight at once
+        with ConnectionLost instead of leaving it to its timeout.
+        """
         client = self.client
         if not client.is_connected:
             raise ConnectionLost(f"{safe_url(self.url)}: not connected (reconnecting)")

@@ -23,8 +23,17 @@ The topology (exchanges, queues, arguments, URL options) is described in
   TTL; only then is the original acked.
 - dead letters: a durable classic queue, browsed without loss
   (:mod:`interlink.transports._amqp_dead`).
+- consuming: one channel per binding; prefetch = ``binding.max_inflight`` per
+  consumer, and a durable binding has two consumers (its stored queue and its
+  live queue), each with that window. ``Receipt.working`` does nothing: RabbitMQ
+  has no per-message deadline to extend (only its consumer timeout, 30 minutes by
+  default); an unsettled delivery comes back when its channel or connection goes.
 - ``max_payload`` is 16 MiB (RabbitMQ accepts 128 MiB by default, but bodies that
   large stall every other message on the connection).
+- after a lost connection aio-pika reconnects (every second) and redeclares the
+  queues; requests waiting for a reply fail at once with ``ConnectionLost`` (their
+  direct reply-to address died with the channel), durable publishes not yet
+  confirmed are published again.
 
 Every aio-pika/aiormq error becomes an interlink error in :func:`translate`.
 """
@@ -58,6 +67,15 @@ log = logging.getLogger("interlink")
 
 DIRECT_REPLY = "amq.rabbitmq.reply-to"
 _AMQP_ERRORS = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, OSError)
+
+
+def _not_a_failed_dial(record: logging.LogRecord) -> bool:
+    # aiormq logs every refused dial at ERROR; start() raises a BrokerError saying the same, and the
+    # robust connection logs its own warning on each failed reconnect.
+    return not (isinstance(record.msg, str) and record.msg.startswith("error when creating transport"))
+
+
+logging.getLogger("aiormq.connection").addFilter(_not_a_failed_dial)
 
 
 def translate(exc: BaseException, shown: str, doing: str, vhost: str = "/") -> InterlinkError:

@@ -113,9 +113,8 @@ async def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     chosen = args.broker or ["all"]
     brokers = list(BROKERS) if "all" in chosen else [b for b in BROKERS if b in chosen]
-    counts = QUICK if args.quick else FULL
-    counts = dataclasses.replace(counts, **{name: getattr(args, name) for name in ("req1", "req50", "pubsub", "durable")
-                                            if getattr(args, name) is not None})
+    overrides = {name: getattr(args, name) for name in ("req1", "req50", "pubsub", "durable")
+                 if getattr(args, name) is not None}
     repeat = args.repeat or (1 if args.quick else 3)
     info = machine()
     notes: list[str] = []
@@ -123,6 +122,7 @@ async def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     started = time.perf_counter()
     shares: dict[str, dict[str, float]] = {}
+    used: dict[str, dict[str, int]] = {}
     warnings = _WarningCounter()
     logging.getLogger("interlink").addHandler(warnings)
     logging.getLogger("interlink").propagate = False
@@ -133,6 +133,9 @@ async def main(argv: list[str] | None = None) -> int:
         if versions[broker].startswith("unreachable"):
             notes.append(f"{broker}: skipped, {versions[broker]}")
             continue
+        counts = dataclasses.replace(QUICK if args.quick else FULL[broker], **overrides)
+        used[broker] = {"req1": counts.req1, "req50": counts.req50, "pubsub": counts.pubsub,
+                        "durable": counts.durable, "repeat": repeat}
         before = cpu_snapshot()
         figures += await run_broker(broker, url, counts, repeat, args.json, notes)
         shares[broker] = cpu_share(before, cpu_snapshot())
@@ -142,8 +145,7 @@ async def main(argv: list[str] | None = None) -> int:
     info["load_after"] = load()
     info["seconds"] = round(time.perf_counter() - started, 1)
     info["brokers"] = versions
-    info["counts"] = {"req1": counts.req1, "req50": counts.req50, "pubsub": counts.pubsub,
-                      "durable": counts.durable, "repeat": repeat}
+    info["counts"] = used
     if args.json:
         print(json.dumps({"machine": info, "figures": [f.to_json() for f in figures], "notes": notes}, indent=2))
     else:
@@ -178,7 +180,8 @@ def _print_report(info: dict[str, Any], figures: list[Figure], notes: list[str],
                   f"brokers {share['brokers']}%, other processes {share['other']}%")
     print("brokers: " + ", ".join(f"{k}: {v}" for k, v in info["brokers"].items()))
     print(f"libraries: {libs}")
-    print(f"counts: {info['counts']}")
+    for broker, counts in info["counts"].items():
+        print(f"messages per measurement on {broker}: {counts}")
     print_table(figures, "interlink vs raw client vs FastStream (rate; latency p50 / p99 in µs)")
     for note in notes:
         print("note:", note)

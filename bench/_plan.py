@@ -30,7 +30,14 @@ class Counts:
         return max(50, n // 10)
 
 
-FULL = Counts(req1=3_000, req50=20_000, pubsub=50_000, durable=20_000)
+# Per broker, so that each measurement lasts a few seconds on the slowest side; every side of one
+# broker gets the same counts.
+FULL = {
+    "memory": Counts(req1=20_000, req50=50_000, pubsub=100_000, durable=0),
+    "nats": Counts(req1=3_000, req50=20_000, pubsub=50_000, durable=10_000),
+    "rabbitmq": Counts(req1=1_000, req50=3_000, pubsub=5_000, durable=0),
+    "redis": Counts(req1=2_000, req50=5_000, pubsub=10_000, durable=0),
+}
 QUICK = Counts(req1=200, req50=500, pubsub=1_000, durable=500)
 
 

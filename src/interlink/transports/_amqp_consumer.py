@@ -48,7 +48,7 @@ def to_message(raw: DeliveredMessage, subject: str | None, receipt: Receipt | No
     if ATTEMPT in headers or SUBJECT in headers or "x-death" in headers or "x-delivery-count" in headers:
         count = headers.get("x-delivery-count")
         own = headers.get(ATTEMPT)
-        attempt = int(own) if own is not None else 1
+        attempt = int(own) if isinstance(own, str) and own.isdigit() else 1
         if isinstance(count, int):  # quorum queues count redeliveries themselves
             attempt += count
         elif delivery.redelivered:

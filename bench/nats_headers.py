@@ -1,5 +1,6 @@
-"""What headers cost on NATS: raw nats-py pub/sub with no headers, with interlink's five, and with
-interlink's faster header codec (the NATS transport's client class).
+"""What headers cost on NATS: raw nats-py pub/sub with no headers, with interlink's five, with
+interlink's faster header codec (the NATS transport's client class), and with the same five
+carried inside the payload instead (one msgspec MessagePack frame of headers and body).
 
     python -m bench.nats_headers [--url nats://127.0.0.1:4222] [-n 50000]
 
@@ -32,7 +33,11 @@ def envelope() -> dict[str, str]:
             "il-cid": os.urandom(16).hex(), "traceparent": f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"}
 
 
-async def one(url: str, n: int, headers: bool, fast: bool) -> tuple[float, float]:
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(tuple[dict[str, str], bytes]).decode
+
+
+async def one(url: str, n: int, headers: bool, fast: bool, framed: bool = False) -> tuple[float, float]:
     """(messages received per second, CPU µs per message) for one publisher and one subscriber."""
     clients: list[Client] = []
     for _ in range(2):
@@ -45,7 +50,11 @@ async def one(url: str, n: int, headers: bool, fast: bool) -> tuple[float, float
 
     async def on_event(msg: Msg) -> None:
         nonlocal got
-        _decode(msg.data)
+        if framed:
+            _, data = _unpack(msg.data)
+            _decode(data)
+        else:
+            _decode(msg.data)
         got += 1
         if got == n:
             done.set()
@@ -55,7 +64,10 @@ async def one(url: str, n: int, headers: bool, fast: bool) -> tuple[float, float
     body = {"seq": 1, "t": 0.0, "from": "bench", "text": "hello interlink", "ok": True}
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
-        await client.publish("bench.hdr.events", _encode(body), headers=envelope() if headers else None)
+        if framed:
+            await client.publish("bench.hdr.events", _pack((envelope(), _encode(body))))
+        else:
+            await client.publish("bench.hdr.events", _encode(body), headers=envelope() if headers else None)
     await client.flush()
     await asyncio.wait_for(done.wait(), 60)
     rate, cpu_us = n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
@@ -71,9 +83,11 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(f"nats-py {nats_version}: {args.n} messages, median of {args.repeat} runs")
-    for label, headers, fast in (("no headers", False, False), ("5 headers, nats-py", True, False),
-                                 ("5 headers, interlink's codec", True, True)):
-        runs = sorted([await one(args.url, args.n, headers, fast) for _ in range(args.repeat)])
+    for label, headers, fast, framed in (("no headers", False, False, False),
+                                         ("5 headers, nats-py", True, False, False),
+                                         ("5 headers, interlink's codec", True, True, False),
+                                         ("5 headers inside the payload", False, False, True)):
+        runs = sorted([await one(args.url, args.n, headers, fast, framed) for _ in range(args.repeat)])
         rate, cpu_us = runs[len(runs) // 2]
         print(f"{label:30} {rate:>10,.0f} msg/s  {cpu_us:6.1f} µs CPU/msg")
 

@@ -34,6 +34,7 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError
 CONNECT_TIMEOUT = 3.0  # seconds to open a socket and authenticate
 COMMAND_TIMEOUT = 10.0  # a command without a reply for this long means the connection is dead
 RECONNECT_WAIT = 5.0  # how long a call waits for Redis to come back before it fails
+NOWAIT_WINDOW = 1000  # unanswered commands beyond which send_nowait makes its caller wait
 WRITE_BUFFER = 4 * 1024 * 1024  # bytes queued for the socket before callers wait for it to drain
 
 log = logging.getLogger("interlink.redis")
@@ -196,6 +197,7 @@ class Link:
         self._out: list[bytes] = []
         self._flushing = False
         self._writer: asyncio.StreamWriter | None = None
+        self._retrying: set[asyncio.Future[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._progress = 0.0
@@ -312,6 +314,42 @@ class Link:
             raise error
         return results
 
+    def send_nowait(self, *args: Any, script: Script | None = None) -> bool:
+        """Send a command without waiting for its reply; False when that cannot be done now.
+
+        For at-most-once traffic (live-only publishes, replies): the caller
+        saves a round trip. Order on the connection is kept; a ``script`` Redis
+        has forgotten (``args`` is its EVALSHA) is loaded and run again; other
+        failures are logged. Refused while disconnected or while too many
+        replies are outstanding: the caller then waits, which is the back-pressure.
+        """
+        writer = self._writer
+        if (self._conn is None or writer is None or len(self._pending) >= NOWAIT_WINDOW
+                or writer.transport.get_write_buffer_size() > WRITE_BUFFER):
+            return False
+        future = self._push([args])[0]
+        future.add_done_callback(lambda f: self._sent(f, args, script))
+        return True
+
+    def script_nowait(self, script: Script, keys: list[str], args: list[Any]) -> bool:
+        return self.send_nowait("EVALSHA", script.sha, len(keys), *keys, *args, script=script)
+
+    def _sent(self, future: asyncio.Future[Any], args: tuple[Any, ...], script: Script | None) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        exc = future.exception()
+        if script is not None and isinstance(exc, rexc.NoScriptError) and not self._closed:
+            task = asyncio.ensure_future(self.script(script, list(args[3:3 + args[2]]), list(args[3 + args[2]:])))
+            self._retrying.add(task)
+            task.add_done_callback(self._retried)
+        else:
+            log.warning("redis: %s", broker_error(exc or Exception(), self.options.url))
+
+    def _retried(self, task: asyncio.Future[Any]) -> None:
+        self._retrying.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("redis: %s", broker_error(task.exception() or Exception(), self.options.url))
+
     async def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         try:
             return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -371,6 +409,10 @@ class Link:
         await close_connection(conn)
 
     async def close(self) -> None:
+        """Disconnect once the replies still outstanding (unawaited sends among them) have come in."""
+        if self._pending:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*self._pending, return_exceptions=True), 2.0)
         self._closed = True
         conn = self._conn
         if conn is not None:

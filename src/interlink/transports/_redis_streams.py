@@ -185,10 +185,14 @@ class GroupReader:
         options = self.link.options
         delay = 0.05
         block = str(int(BLOCK * 1000))
+        lost_group = False
         try:
             while not self._stopped:
                 count = await self.runner.wait_room()
                 try:
+                    if lost_group:  # Redis restarted without persistence, or the stream expired
+                        await self.create_group()
+                        lost_group = False
                     fresh = conn is None
                     conn = await _blocking(options, conn)
                     if fresh and delay > 0.05:
@@ -198,15 +202,14 @@ class GroupReader:
                                                    check_health=False)
                     reply = await _read_blocking(conn)
                     delay = 0.05
-                except rexc.ResponseError as exc:
-                    if not str(exc).startswith("NOGROUP"):
-                        raise
-                    await self.create_group()  # Redis lost it (restarted without persistence) or it expired
-                    continue
                 except (rexc.RedisError, OSError) as exc:
+                    if isinstance(exc, rexc.ResponseError) and str(exc).startswith("NOGROUP"):
+                        lost_group = True
+                        continue
                     log.warning("redis: reading %s: %s; retrying", self.key, broker_error(exc, options.url))
-                    await close_connection(conn)
-                    conn = None
+                    if not isinstance(exc, rexc.ResponseError):
+                        await close_connection(conn)
+                        conn = None
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 1.0)
                     continue
@@ -349,6 +352,9 @@ class GroupReader:
         for task in self._tasks:
             await stop_task(task)
         await self.runner.drain()
+        if self._acked is not None:  # settlements of the last handlers go out before the consumer leaves
+            self._flush()
+        await asyncio.gather(*self._settling, return_exceptions=True)
         for entry_id, (task, frame, attempt) in list(self._retries.items()):
             await stop_task(task)
             await self._requeue(entry_id, frame, attempt)

@@ -34,7 +34,7 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError
 CONNECT_TIMEOUT = 3.0  # seconds to open a socket and authenticate
 COMMAND_TIMEOUT = 10.0  # a command without a reply for this long means the connection is dead
 RECONNECT_WAIT = 5.0  # how long a call waits for Redis to come back before it fails
-NOWAIT_WINDOW = 1000  # unanswered commands beyond which send_nowait makes its caller wait
+NOWAIT_WINDOW = 128  # unanswered commands beyond which send_nowait waits: bounds the queue and a burst's latency
 WRITE_BUFFER = 4 * 1024 * 1024  # bytes queued for the socket before callers wait for it to drain
 
 log = logging.getLogger("interlink.redis")

@@ -47,7 +47,11 @@ How each style travels:
   subjects its pattern covers, and lets settled entries be deleted. The script
   costs ~18 us of Redis time with one matching group (a bare PUBLISH ~4 us);
   its cost grows with the number of groups under the same first token.
-* broadcast and live-only subscriptions: SUBSCRIBE/PSUBSCRIBE on ``P:p:``
+* live-only publishes and replies are at most once: they are written without
+  waiting for Redis' answer (up to 128 unanswered commands per connection,
+  then the caller waits), so a failure after the hand-over is logged, not
+  raised. A burst of such publishes goes out in pipelined batches.
+* broadcast subscriptions: SUBSCRIBE/PSUBSCRIBE on ``P:p:``
   (``*`` and ``>`` both become glob ``*``, which matches dots too, so every
   message is matched against the pattern again).
 

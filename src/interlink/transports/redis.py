@@ -96,7 +96,7 @@ from typing import Any
 import msgspec
 import redis.exceptions as rexc
 
-from interlink._errors import BrokerError, InterlinkError, NoResponders, RequestTimeout
+from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
 from interlink.transports import _redis_lua as lua
 from interlink.transports._redis_conn import Link, Options, broker_error, stop_task
 from interlink.transports._redis_members import Keys, Member
@@ -239,13 +239,18 @@ class RedisTransport(Transport):
         key = self.keys.endpoint(message.subject)
         add = ("XADD", key, "MAXLEN", "~", self.options.maxlen, "*", "f",
                encode((message.subject, message.headers, message.body)))
-        try:
-            if self._expiry_due(key):  # a stream nobody reads must not stay forever
-                await self.link.pipeline(add, ("PEXPIRE", key, int(self.options.retention * 1000)))
-            else:
-                await self.link.call(*add)
-        except _Errors as exc:
-            raise broker_error(exc, self.url) from None
+        for again in (True, False):
+            try:
+                if self._expiry_due(key):  # a stream nobody reads must not stay forever
+                    await self.link.pipeline(add, ("PEXPIRE", key, int(self.options.retention * 1000)))
+                else:
+                    await self.link.call(*add)
+                return
+            except ConnectionLost:  # it may have been stored: sending again is at-least-once, as promised
+                if not again:
+                    raise
+            except _Errors as exc:
+                raise broker_error(exc, self.url) from None
 
     def _expiry_due(self, key: str) -> bool:
         """True once in a while per stream: refreshing its expiry on every send would double the commands."""
@@ -267,10 +272,15 @@ class RedisTransport(Transport):
         # a live-only publish promises nothing once handed over: it does not wait for Redis' answer
         if not durable and self.link.script_nowait(lua.PUBLISH, script_keys, args):
             return
-        try:
-            await self.link.script(lua.PUBLISH, script_keys, args)
-        except _Errors as exc:
-            raise broker_error(exc, self.url) from None
+        for again in (durable, False):  # a durable publish is at-least-once: sent again if the link dropped
+            try:
+                await self.link.script(lua.PUBLISH, script_keys, args)
+                return
+            except ConnectionLost:
+                if not again:
+                    raise
+            except _Errors as exc:
+                raise broker_error(exc, self.url) from None
 
     async def reply(self, address: str, message: Message) -> None:
         self._check_open()

@@ -4,6 +4,7 @@ EXPECTED = {
     "App", "BrokerError", "Bus", "ConnectionLost", "Context", "Delivery", "Instance", "InterlinkError",
     "MemoryTransport", "NoResponders", "Overloaded", "RemoteError", "Reply", "RequestTimeout", "Service",
     "ServiceError", "SubjectError", "ValidationError", "connect",
+    "Breaker", "Bulkhead", "CircuitBreaker", "CircuitOpen", "Policies", "Policy", "Retry",
 }
 
 

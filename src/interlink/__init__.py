@@ -20,6 +20,7 @@ from interlink._connect import connect
 from interlink._context import Context, Reply
 from interlink._errors import (
     BrokerError,
+    CircuitOpen,
     ConnectionLost,
     InterlinkError,
     NoResponders,
@@ -30,6 +31,7 @@ from interlink._errors import (
     SubjectError,
     ValidationError,
 )
+from interlink._resilience import Breaker, Bulkhead, CircuitBreaker, Policies, Policy, Retry
 from interlink._service import Delivery, Service
 from interlink.transports.memory import MemoryTransport
 
@@ -37,8 +39,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "Breaker",
     "BrokerError",
+    "Bulkhead",
     "Bus",
+    "CircuitBreaker",
+    "CircuitOpen",
     "ConnectionLost",
     "Context",
     "Delivery",
@@ -47,9 +53,12 @@ __all__ = [
     "MemoryTransport",
     "NoResponders",
     "Overloaded",
+    "Policies",
+    "Policy",
     "RemoteError",
     "Reply",
     "RequestTimeout",
+    "Retry",
     "Service",
     "ServiceError",
     "SubjectError",

@@ -11,6 +11,7 @@
     ├── BrokerError         the broker cannot be reached or refused an operation
     │   └── ConnectionLost  the connection dropped while a request was in flight (retryable)
     └── Overloaded          a local limit (bulkhead, publisher back-pressure) refused the call
+        └── CircuitOpen     the target's circuit breaker is open (.retry_after seconds)
 
 Errors cross the wire in one form, ``{"code", "message", "service", "details"}``,
 and are rebuilt on the other side as :class:`RemoteError`.
@@ -95,3 +96,14 @@ class RemoteError(InterlinkError):
 
 class RemoteValidationError(RemoteError, ValidationError):
     """The receiver refused the body (code "invalid"): catchable as either parent."""
+
+
+class CircuitOpen(Overloaded):
+    """The circuit breaker of the target is open: the call was refused at once.
+
+    ``retry_after`` is the number of seconds until the breaker lets a probe through.
+    """
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

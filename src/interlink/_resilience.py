@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from interlink import _headers as h
-from interlink._errors import BrokerError, NoResponders, Overloaded, RemoteError, RequestTimeout
+from interlink._errors import BrokerError, CircuitOpen, NoResponders, Overloaded, RemoteError, RequestTimeout
 from interlink._subjects import check_pattern, matches
 
 if TYPE_CHECKING:
@@ -42,17 +42,6 @@ State = Literal["closed", "open", "half_open"]
 
 #: Errors that say the target is unavailable (as opposed to a business answer such as "not_found").
 UNAVAILABLE: tuple[type[Exception], ...] = (RequestTimeout, NoResponders, BrokerError, Overloaded)
-
-
-class CircuitOpen(Overloaded):
-    """The circuit breaker of the target is open: the call was refused at once.
-
-    ``retry_after`` is the number of seconds until the breaker lets a probe through.
-    """
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def is_failure(exc: BaseException) -> bool:

@@ -16,13 +16,13 @@ from starlette.types import Receive, Scope, Send
 
 from interlink._errors import (
     BrokerError,
+    CircuitOpen,
     NoResponders,
     Overloaded,
     RemoteError,
     RequestTimeout,
     ValidationError,
 )
-from interlink._resilience import CircuitOpen
 
 JSON = "application/json"
 _encode = msgspec.json.Encoder().encode

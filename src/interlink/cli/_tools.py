@@ -44,26 +44,24 @@ async def request(args: argparse.Namespace) -> int:
 
 
 async def notify(args: argparse.Namespace) -> int:
-    body = parse_json(args.body)
-    async with interlink.connect(broker_url(args.broker, embedded_ok=False), name="cli") as bus:
-        message_id = await bus.notify(args.subject, body)
-    _sent(args, message_id)
-    return OK
+    return await _fire(args, "notify")
 
 
 async def publish(args: argparse.Namespace) -> int:
+    return await _fire(args, "publish")
+
+
+async def _fire(args: argparse.Namespace, style: str) -> int:
+    """Notify or publish one message; print its id."""
     body = parse_json(args.body)
     async with interlink.connect(broker_url(args.broker, embedded_ok=False), name="cli") as bus:
-        message_id = await bus.publish(args.subject, body)
-    _sent(args, message_id)
-    return OK
-
-
-def _sent(args: argparse.Namespace, message_id: str) -> None:
+        send = bus.notify if style == "notify" else bus.publish
+        message_id = await send(args.subject, body)
     if args.json:
         print_json({"subject": args.subject, "message_id": message_id})
     else:
         console.print(f"sent [bold]{args.subject}[/] id={message_id}")
+    return OK
 
 
 async def listen(args: argparse.Namespace) -> int:

@@ -1,0 +1,24 @@
+"""The transport conformance kit: every transport must pass these tests.
+
+    # tests/conformance/test_nats.py
+    class TestNats(TransportConformance):
+        @pytest.fixture
+        def broker_url(self) -> str:
+            return "nats://127.0.0.1:4222"
+
+Each test builds its services with :func:`unique` names, so suites can share a
+long-lived broker. Tests that need durability are skipped, with the reason, on
+transports whose ``durable`` flag is False. The contract is DESIGN sections 1-4;
+the tests live by concern in ``_requests``, ``_messaging`` and ``_durability``.
+"""
+
+from interlink.testing.conformance._durability import DurabilitySuite
+from interlink.testing.conformance._messaging import MessagingSuite
+from interlink.testing.conformance._requests import RequestSuite
+from interlink.testing.conformance._support import Connect, Point, dead_letters_of, eventually, eventually_async
+
+__all__ = ["Connect", "Point", "TransportConformance", "dead_letters_of", "eventually", "eventually_async"]
+
+
+class TransportConformance(RequestSuite, MessagingSuite, DurabilitySuite):
+    """The contract of DESIGN sections 1-4, run against one broker URL (the ``broker_url`` fixture)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import Literal
 
-from bench._workload import Side
+from bench._workload import DURABLE_MODES, DurableMode, Side
 
 URLS = {
     "nats": "nats://127.0.0.1:4222",
@@ -35,8 +36,8 @@ class Counts:
 FULL = {
     "memory": Counts(req1=20_000, req50=50_000, pubsub=100_000, durable=0),
     "nats": Counts(req1=3_000, req50=20_000, pubsub=50_000, durable=10_000),
-    "rabbitmq": Counts(req1=1_000, req50=3_000, pubsub=5_000, durable=0),
-    "redis": Counts(req1=2_000, req50=5_000, pubsub=10_000, durable=0),
+    "rabbitmq": Counts(req1=1_000, req50=3_000, pubsub=5_000, durable=2_000),
+    "redis": Counts(req1=2_000, req50=5_000, pubsub=10_000, durable=5_000),
 }
 QUICK = Counts(req1=200, req50=500, pubsub=1_000, durable=500)
 
@@ -61,7 +62,7 @@ def interlink_transport(broker: str) -> tuple[bool, bool, str]:
     return True, bool(getattr(transport, "durable", False)), ""
 
 
-def _add_interlink(group: Group, broker: str, url: str, mode: str = "core") -> None:
+def _add_interlink(group: Group, broker: str, url: str, mode: Literal["core"] | DurableMode = "core") -> None:
     from bench.interlink_side import InterlinkSide
 
     available, can_persist, reason = interlink_transport(broker)
@@ -70,7 +71,7 @@ def _add_interlink(group: Group, broker: str, url: str, mode: str = "core") -> N
     elif mode != "core" and not can_persist:
         group.skipped.append(f"interlink's {broker} transport is not durable yet")
     else:
-        group.sides.append(InterlinkSide(url, mode))  # type: ignore[arg-type]
+        group.sides.append(InterlinkSide(url, mode))
 
 
 def _baseline_and_peer(broker: str, url: str) -> tuple[Side, Side | None]:
@@ -95,8 +96,24 @@ def _baseline_and_peer(broker: str, url: str) -> tuple[Side, Side | None]:
     return RedisRaw(url), RedisFastStream(url)
 
 
+def _durable_pair(broker: str, url: str, mode: DurableMode) -> tuple[Side, Side]:
+    """The raw client and FastStream for one durable mode on one broker."""
+    if broker == "nats":
+        from bench.nats_faststream import JetStreamFastStream
+        from bench.nats_raw import JetStreamRaw
+
+        return JetStreamRaw(url, mode), JetStreamFastStream(url, mode)
+    if broker == "rabbitmq":
+        from bench.rabbitmq_durable import RabbitDurableFastStream, RabbitDurableRaw
+
+        return RabbitDurableRaw(url, mode), RabbitDurableFastStream(url, mode)
+    from bench.redis_durable import RedisDurableFastStream, RedisDurableRaw
+
+    return RedisDurableRaw(url, mode), RedisDurableFastStream(url, mode)
+
+
 def groups_for(broker: str, url: str) -> list[Group]:
-    """The core group (request/response and pub/sub), and on NATS the two durable groups."""
+    """The core group (request/response and pub/sub), and on every broker that persists, the two durable groups."""
     core = Group(("req1", "req50", "pubsub"))
     baseline, peer = _baseline_and_peer(broker, url)
     core.sides.append(baseline)
@@ -108,13 +125,11 @@ def groups_for(broker: str, url: str) -> list[Group]:
     if peer is not None:
         core.sides.append(peer)
     groups = [core]
-    if broker == "nats":
-        from bench.nats_faststream import JetStreamFastStream
-        from bench.nats_raw import JetStreamRaw
-
-        for mode in ("durable-publish", "durable-notify"):
-            group = Group((mode,), [JetStreamRaw(url, mode)])
+    if broker != "memory":
+        for mode in DURABLE_MODES:
+            raw, faststream = _durable_pair(broker, url, mode)
+            group = Group((mode,), [raw])
             _add_interlink(group, broker, url, mode)
-            group.sides.append(JetStreamFastStream(url, mode))
+            group.sides.append(faststream)
             groups.append(group)
     return groups

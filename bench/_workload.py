@@ -13,11 +13,13 @@ import abc
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, Literal
 
 from bench._stats import Figure
 
 Payload = dict[str, Any]
+DurableMode = Literal["durable-publish", "durable-notify"]
+DURABLE_MODES: tuple[DurableMode, ...] = ("durable-publish", "durable-notify")
 
 STALL = 5.0  # seconds without a new message before a pub/sub run gives up
 REQUEST_TIMEOUT = 5.0

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import interlink
 from bench._stats import INTERLINK
-from bench._workload import Payload, Side, Sink
+from bench._workload import DurableMode, Payload, Side, Sink
 
-Mode = Literal["core", "durable-publish", "durable-notify"]
+Mode = Literal["core"] | DurableMode
 
 
 class InterlinkSide(Side):

@@ -11,24 +11,26 @@ client publishes with ``stream=`` so each publish awaits its acknowledgement.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import contextlib
+from typing import Any
 
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+import nats
+from faststream.nats import JStream, NatsBroker, PullSub
 from nats.js.api import RetentionPolicy
 
-from bench._stats import FASTSTREAM
-from bench._workload import Payload, Side, Sink
+from bench._faststream import FastStreamSide
+from bench._workload import DurableMode, Payload, Sink
 
 
-class NatsFastStream(Side):
-    name = FASTSTREAM
+class NatsFastStream(FastStreamSide):
+    server: NatsBroker
+    client: NatsBroker
 
     def __init__(self, url: str) -> None:
-        self.url = url
         self.server = NatsBroker(url, logger=None)
         self.client = NatsBroker(url, logger=None)
 
-    async def start(self, sink: Sink) -> None:
+    def subscribe(self, sink: Sink) -> None:
         @self.server.subscriber("bench.fs.echo", queue="bench")
         async def echo(body: dict[str, Any]) -> dict[str, Any]:
             return body
@@ -37,26 +39,18 @@ class NatsFastStream(Side):
         async def on_event(body: dict[str, Any]) -> None:
             sink.hit(body)
 
-        await self.server.start()
-        await self.client.start()
-
-    async def close(self) -> None:
-        await self.client.stop()
-        await self.server.stop()
-
     async def request(self, body: Payload) -> Payload:
-        msg: NatsMessage = await self.client.request(body, "bench.fs.echo", timeout=5.0)
-        reply: Payload = await msg.decode()  # type: ignore[assignment]
-        return reply
+        return await self.call("bench.fs.echo", body)
 
     async def publish(self, body: Payload) -> None:
         await self.client.publish(body, "bench.fs.events")
 
 
-class JetStreamFastStream(Side):
-    name = FASTSTREAM
+class JetStreamFastStream(FastStreamSide):
+    server: NatsBroker
+    client: NatsBroker
 
-    def __init__(self, url: str, mode: Literal["durable-publish", "durable-notify"]) -> None:
+    def __init__(self, url: str, mode: DurableMode) -> None:
         self.url = url
         self.tests = frozenset({mode})
         self.stream = "BENCH_FS_" + mode.replace("-", "_").upper()
@@ -65,36 +59,23 @@ class JetStreamFastStream(Side):
         self.server = NatsBroker(url, logger=None)
         self.client = NatsBroker(url, logger=None)
 
-    async def start(self, sink: Sink) -> None:
-        import nats
-
+    async def _delete_stream(self) -> None:
         nc = await nats.connect(self.url)
         try:
-            await nc.jetstream().delete_stream(self.stream)
-        except nats.js.errors.NotFoundError:
-            pass
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await nc.jetstream().delete_stream(self.stream)
         finally:
             await nc.close()
+
+    prepare = cleanup = _delete_stream
+
+    def subscribe(self, sink: Sink) -> None:
         retention = RetentionPolicy.WORK_QUEUE if self.work_queue else RetentionPolicy.LIMITS
         stream = JStream(self.stream, subjects=[self.subject], retention=retention)
 
         @self.server.subscriber(self.subject, stream=stream, durable="bench-fs", pull_sub=PullSub(batch_size=64))
         async def on_event(body: dict[str, Any]) -> None:
             sink.hit(body)
-
-        await self.server.start()
-        await self.client.start()
-
-    async def close(self) -> None:
-        await self.client.stop()
-        await self.server.stop()
-        import nats
-
-        nc = await nats.connect(self.url)
-        try:
-            await nc.jetstream().delete_stream(self.stream)
-        finally:
-            await nc.close()
 
     async def publish(self, body: Payload) -> None:
         await self.client.publish(body, self.subject, stream=self.stream)

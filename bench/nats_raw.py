@@ -10,7 +10,7 @@ consumer fetching batches of 64 and acking each message after handling it.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import nats
@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy
 
 from bench._stats import RAW
-from bench._workload import Payload, Side, Sink
+from bench._workload import DurableMode, Payload, Side, Sink
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -77,7 +77,7 @@ class JetStreamRaw(Side):
 
     name = RAW
 
-    def __init__(self, url: str, mode: Literal["durable-publish", "durable-notify"], batch: int = 64) -> None:
+    def __init__(self, url: str, mode: DurableMode, batch: int = 64) -> None:
         self.url = url
         self.tests = frozenset({mode})
         self.batch = batch

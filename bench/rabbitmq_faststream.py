@@ -12,22 +12,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitMessage, RabbitQueue
+from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 
-from bench._stats import FASTSTREAM
-from bench._workload import Payload, Side, Sink
+from bench._faststream import FastStreamSide
+from bench._workload import Payload, Sink
 
 TOPIC = RabbitExchange("bench.fs.topic", type=ExchangeType.TOPIC, auto_delete=True)
 
 
-class RabbitFastStream(Side):
-    name = FASTSTREAM
+class RabbitFastStream(FastStreamSide):
+    server: RabbitBroker
+    client: RabbitBroker
 
     def __init__(self, url: str) -> None:
         self.server = RabbitBroker(url, logger=None)
         self.client = RabbitBroker(url, logger=None)
 
-    async def start(self, sink: Sink) -> None:
+    def subscribe(self, sink: Sink) -> None:
         @self.server.subscriber(RabbitQueue("bench.fs.echo", auto_delete=True))
         async def echo(body: dict[str, Any]) -> dict[str, Any]:
             return body
@@ -37,17 +38,8 @@ class RabbitFastStream(Side):
         async def on_event(body: dict[str, Any]) -> None:
             sink.hit(body)
 
-        await self.server.start()
-        await self.client.start()
-
-    async def close(self) -> None:
-        await self.client.stop()
-        await self.server.stop()
-
     async def request(self, body: Payload) -> Payload:
-        msg: RabbitMessage = await self.client.request(body, "bench.fs.echo", timeout=5.0)
-        reply: Payload = await msg.decode()  # type: ignore[assignment]
-        return reply
+        return await self.call("bench.fs.echo", body)
 
     async def publish(self, body: Payload) -> None:
         await self.client.publish(body, "bench.fs.events", exchange=TOPIC)

@@ -13,18 +13,19 @@ from typing import Any
 
 from faststream.redis import RedisBroker
 
-from bench._stats import FASTSTREAM
-from bench._workload import Payload, Side, Sink
+from bench._faststream import FastStreamSide
+from bench._workload import Payload, Sink
 
 
-class RedisFastStream(Side):
-    name = FASTSTREAM
+class RedisFastStream(FastStreamSide):
+    server: RedisBroker
+    client: RedisBroker
 
     def __init__(self, url: str) -> None:
         self.server = RedisBroker(url, logger=None)  # type: ignore[arg-type]
         self.client = RedisBroker(url, logger=None)  # type: ignore[arg-type]
 
-    async def start(self, sink: Sink) -> None:
+    def subscribe(self, sink: Sink) -> None:
         @self.server.subscriber("bench.fs.echo")
         async def echo(body: dict[str, Any]) -> dict[str, Any]:
             return body
@@ -33,17 +34,8 @@ class RedisFastStream(Side):
         async def on_event(body: dict[str, Any]) -> None:
             sink.hit(body)
 
-        await self.server.start()
-        await self.client.start()
-
-    async def close(self) -> None:
-        await self.client.stop()
-        await self.server.stop()
-
     async def request(self, body: Payload) -> Payload:
-        msg = await self.client.request(body, "bench.fs.echo", timeout=5.0)
-        reply: Payload = await msg.decode()  # type: ignore[assignment]
-        return reply
+        return await self.call("bench.fs.echo", body)
 
     async def publish(self, body: Payload) -> None:
         await self.client.publish(body, "bench.fs.events")

@@ -1,4 +1,4 @@
-"""A tiny run of ``python -m bench`` on memory and NATS: every row is there with positive figures.
+"""A tiny run of ``python -m bench`` on memory and each broker: every row is there with positive figures.
 
 Not a timed test: it asserts that the benchmark runs and reports, never a speed.
 """
@@ -17,7 +17,11 @@ import pytest
 from tests.conftest import require_broker
 
 ROOT = Path(__file__).resolve().parent.parent
-NATS_URL = os.environ.get("INTERLINK_NATS_URL", "nats://127.0.0.1:4222")
+BROKER_URLS = {
+    "nats": os.environ.get("INTERLINK_NATS_URL", "nats://127.0.0.1:4222"),
+    "rabbitmq": os.environ.get("INTERLINK_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+    "redis": os.environ.get("INTERLINK_REDIS_URL", "redis://127.0.0.1:6379/0"),
+}
 SMOKE_COUNTS = ["--req1", "50", "--req50", "200", "--pubsub", "300", "--durable", "200"]
 
 
@@ -53,21 +57,15 @@ def test_memory_rows() -> None:
     assert info["cores"] and info["python"] and info["date"]
 
 
-def test_nats_rows() -> None:
-    require_broker(NATS_URL, "NATS")
-    result = run_bench("--broker", "nats", "--nats-url", NATS_URL)
-    expected = [("nats", test, side) for test in ("req1", "req50", "pubsub") for side in ("raw", "FastStream")]
-    expected += [("nats", test, side) for test in ("durable-publish", "durable-notify")
-                 for side in ("raw", "FastStream")]
-    from bench._plan import interlink_transport
-
-    available, durable, _ = interlink_transport("nats")
-    if available:
-        expected += [("nats", test, "interlink") for test in ("req1", "req50", "pubsub")]
-    if durable:
-        expected += [("nats", test, "interlink") for test in ("durable-publish", "durable-notify")]
-    check_positive(rows(result), expected)
-    assert result["machine"]["brokers"]["nats"].startswith("nats-server")
+@pytest.mark.parametrize("broker", sorted(BROKER_URLS))
+def test_broker_rows(broker: str) -> None:
+    url = require_broker(BROKER_URLS[broker], broker)
+    result = run_bench("--broker", broker, f"--{broker}-url", url)
+    tests = ("req1", "req50", "pubsub", "durable-publish", "durable-notify")
+    sides = ("raw", "interlink", "FastStream")
+    check_positive(rows(result), [(broker, test, side) for test in tests for side in sides])
+    assert not result["notes"], result["notes"]
+    assert not result["machine"]["brokers"][broker].startswith("unreachable")
 
 
 @pytest.mark.parametrize("flag", ["--help"])

@@ -10,6 +10,10 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# The machine's NATS, shared with other runs: the durable consumers tests create are removed by the
+# server 15 minutes after their last member, so they do not pile up (nor keep events) run after run.
+NATS_URL = "nats://127.0.0.1:4222?retention=900"
+
 
 def require_broker(url: str, name: str) -> str:
     """Return ``url`` if its host:port answers; otherwise skip (fail under CI=true)."""

@@ -8,9 +8,7 @@ import pytest
 
 from interlink._embedded import NatsServer
 from interlink.testing import TransportConformance
-from tests.conftest import require_broker
-
-NATS_URL = "nats://127.0.0.1:4222"
+from tests.conftest import NATS_URL, require_broker
 
 
 class TestNats(TransportConformance):

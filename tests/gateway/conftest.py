@@ -22,9 +22,7 @@ import interlink
 from interlink import Service
 from interlink.gateway import Gateway, GatewayConfig, load_config, server_config
 from interlink.testing import unique
-from tests.conftest import require_broker
-
-NATS_URL = "nats://127.0.0.1:4222"
+from tests.conftest import NATS_URL, require_broker
 
 
 def nats_url() -> str:

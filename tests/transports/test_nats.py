@@ -25,12 +25,10 @@ from interlink import Context, Service
 from interlink._embedded import NatsServer, free_port, server_binary
 from interlink.testing import unique
 from interlink.testing.conformance import eventually
-from interlink.transports._nats_support import consumer_name
+from interlink.transports._nats_support import consumer_name, split_options
 from interlink.transports.base import Binding, Message
 from interlink.transports.nats import NatsTransport
-from tests.conftest import require_broker
-
-NATS_URL = "nats://127.0.0.1:4222"
+from tests.conftest import NATS_URL, require_broker
 
 
 @pytest.fixture
@@ -227,7 +225,19 @@ async def test_serving_again_with_other_limits_updates_the_consumer(url: str) ->
     async with await nats.connect(url) as raw:
         info = await raw.jetstream().consumer_info("interlink_work", consumer_name("endpoint", subject))
         assert info.config.max_ack_pending == 64 * 16 and info.config.ack_wait == 5.0
-        assert info.config.inactive_threshold is not None and info.config.inactive_threshold >= 86_400
+        assert info.config.inactive_threshold == 900.0  # the URL's ?retention=900
+
+
+def test_retention_option_is_ours_and_the_rest_is_left_for_the_client() -> None:
+    servers, retention = split_options("nats://a:4222?retention=60&foo=1,nats://b:4222", 259_200.0)
+    assert servers == "nats://a:4222?foo=1,nats://b:4222" and retention == 60.0
+    assert split_options("nats://a:4222", 259_200.0) == ("nats://a:4222", 259_200.0)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_bad_retention_is_refused_at_construction(value: str) -> None:
+    with pytest.raises(interlink.BrokerError, match="retention"):
+        NatsTransport(f"nats://u:secret@127.0.0.1:4222?retention={value}")
 
 
 async def test_same_message_id_is_stored_once(url: str) -> None:

@@ -95,14 +95,15 @@ STREAMS = (
 
 
 def consumer_config(name: str, filter_subject: str, *, new_only: bool, inflight: int,
-                    ack_wait: float) -> ConsumerConfig:
-    """A service's durable pull consumer. Each member bounds its own prefetch to
-    ``inflight``; the server-wide cap leaves room for 64 members at full prefetch."""
+                    ack_wait: float, idle: float) -> ConsumerConfig:
+    """A service's durable pull consumer, removed by the server ``idle`` seconds after its last member.
+    Each member bounds its own prefetch to ``inflight``; the server-wide cap leaves room for 64 members
+    at full prefetch."""
     return ConsumerConfig(
         name=name, durable_name=name, filter_subject=filter_subject,
         deliver_policy=DeliverPolicy.NEW if new_only else DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait, max_deliver=-1,
-        max_ack_pending=64 * inflight, inactive_threshold=CONSUMER_IDLE,
+        max_ack_pending=64 * inflight, inactive_threshold=idle,
     )
 
 

@@ -23,6 +23,9 @@ acknowledgement. Streams, consumers and their limits (7 days and 1 GiB for
 stored messages, 14 days for dead letters, consumers removed after 3 days
 without a member) are described in :mod:`interlink.transports._nats_jetstream`.
 
+URL option: ``?retention=SECONDS`` (on any of the comma-separated URLs), how
+long a durable consumer outlives its last member; default 3 days.
+
 JetStream publishes carry ``Nats-Msg-Id`` = the ``il-id`` header, so a resend
 within 2 minutes is stored once; a publish interrupted by a lost connection is
 resent with the same id once the client has reconnected (within 10 seconds),
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
 from interlink.transports._nats_jetstream import (
+    CONSUMER_IDLE,
     EVENTS_STREAM,
     WORK_STREAM,
     JetStream,
@@ -64,6 +68,7 @@ from interlink.transports._nats_support import (
     drain,
     log,
     safe_url,
+    split_options,
     translate,
 )
 from interlink.transports.base import Binding, Handler, Message, Transport
@@ -93,7 +98,7 @@ class NatsTransport(Transport):
     durable = True
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url, self.retention = split_options(url, CONSUMER_IDLE)
         self._client: FastClient | None = None
         self._js: JetStream | None = None
         self._pending: dict[str, asyncio.Future[Msg | None]] = {}
@@ -373,12 +378,12 @@ class NatsTransport(Transport):
                 return
             # named by the subject alone: the endpoint's stored messages outlive a renamed service
             config = consumer_config(consumer_name("endpoint", pattern), WORK + pattern, new_only=False,
-                                     inflight=inflight, ack_wait=ack_wait)
+                                     inflight=inflight, ack_wait=ack_wait, idle=self.retention)
             await consumer.pull(WORK_STREAM, config, len(WORK), settle=binding.durable)
         elif binding.durable and group is not None:
             await consumer.listen(LIVE + pattern, group, EVENT_PREFIX_LEN)
             config = consumer_config(consumer_name(binding.name or group, pattern), EVENT + pattern,
-                                     new_only=True, inflight=inflight, ack_wait=ack_wait)
+                                     new_only=True, inflight=inflight, ack_wait=ack_wait, idle=self.retention)
             await consumer.pull(EVENTS_STREAM, config, EVENT_PREFIX_LEN, settle=True)
         else:
             await consumer.listen(ANY_EVENT + pattern, group, EVENT_PREFIX_LEN)

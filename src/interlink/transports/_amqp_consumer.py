@@ -3,9 +3,17 @@
 Consumers are registered straight on the aiormq channel: each delivery costs one
 task (aiormq's) and no wrapper object, and the robust channel's reopen callback
 registers them again after a reconnect (aio-pika has redeclared the queues and
-bindings by then). The prefetch of the channel is ``binding.max_inflight`` per
-consumer, so it bounds the handlers running at once; every delivery is acked
-after its handler, also on live queues (where the ack only frees the slot).
+bindings by then). Every delivery is acked after its handler, also on live
+queues (where the ack only frees the slot).
+
+A binding may consume two queues (a durable one: its stored queue and its live
+queue, e.g. an endpoint's sends and its requests). Each consumer gets a
+prefetch of ``binding.max_inflight``, so either queue can use the whole window
+while the other is idle, and one semaphore per binding lets at most
+``max_inflight`` handlers run: a delivery beyond that waits in memory (at most
+``max_inflight`` of them). A channel-wide prefetch (``global`` QoS) would bound
+both queues at once, but quorum queues refuse it; a split window would halve
+each queue's share.
 """
 
 from __future__ import annotations
@@ -81,7 +89,16 @@ class Receipt:
         await self.ack()  # the bus has dead-lettered it: drop it here
 
     async def working(self) -> None:
-        return None  # RabbitMQ has no ack deadline to extend (its consumer timeout defaults to 30 minutes)
+        """Does nothing: RabbitMQ has no per-delivery deadline to extend, and no AMQP method resets one.
+
+        An unacked delivery stays with this consumer until its channel or connection
+        closes (``Binding.ack_wait`` plays no part). The only clock is the node's
+        ``consumer_timeout`` (30 minutes by default; node-wide in 3.10, per queue from
+        3.12): past it the broker closes the channel, every unacked delivery on it is
+        delivered again, and the acks of handlers still running are lost. A handler
+        that may run that long needs a longer ``consumer_timeout`` on the broker.
+        """
+        return None
 
     async def nack(self, delay: float) -> None:
         if self.settled or self.message is None:
@@ -189,6 +206,8 @@ class Consumer:
         self.channel: AbstractRobustChannel | None = None
         self.consumers: list[RawConsumer] = []
         self._subject = binding.pattern if binding.kind == "endpoint" else None
+        self._slots = asyncio.Semaphore(max(1, binding.max_inflight))  # shared by the binding's queues
+        self._stopping = False
         self._busy = 0
         self._idle: asyncio.Event | None = None
         self._passive: set[str] = set()
@@ -242,27 +261,46 @@ class Consumer:
             await channel.close()
 
     async def _stored(self, queue: str, raw: DeliveredMessage) -> None:
-        receipt = Receipt(self, queue, raw)
-        message = receipt.message = to_message(raw, self._subject, receipt)
         self._busy += 1
         try:
-            await self.handler(message)
-        except Exception:
-            log.exception("handler failed on %s", message.subject)
+            async with self._slots:
+                if await self._handed_back(raw):
+                    return
+                receipt = Receipt(self, queue, raw)
+                message = receipt.message = to_message(raw, self._subject, receipt)
+                try:
+                    await self.handler(message)
+                except Exception:
+                    log.exception("handler failed on %s", message.subject)
+                finally:
+                    if not receipt.settled:  # the handler did not settle it: let the broker deliver it again
+                        await receipt.requeue()
         finally:
-            if not receipt.settled:  # the handler did not settle it: let the broker deliver it again
-                await receipt.requeue()
             self._done()
 
     async def _live(self, queue: str, raw: DeliveredMessage) -> None:
         self._busy += 1
         try:
-            await self.handler(to_message(raw, self._subject, None))
-        except Exception:
-            log.exception("handler failed on a message from %s", queue)
+            async with self._slots:
+                if await self._handed_back(raw):
+                    return
+                try:
+                    await self.handler(to_message(raw, self._subject, None))
+                except Exception:
+                    log.exception("handler failed on a message from %s", queue)
+                finally:
+                    await _settle(raw, requeue=None)  # frees the prefetch slot
         finally:
-            await _settle(raw, requeue=None)  # frees the prefetch slot
             self._done()
+
+    async def _handed_back(self, raw: DeliveredMessage) -> bool:
+        """A delivery that waited for a slot is not started once the binding stops or its channel has gone."""
+        if raw.channel.is_closed:
+            return True  # the broker has put it back already and delivers it again
+        if self._stopping:
+            await _settle(raw, requeue=True)
+            return True
+        return False
 
     def _done(self) -> None:
         self._busy -= 1
@@ -272,11 +310,13 @@ class Consumer:
     async def stop(self, grace: float | None = None) -> None:
         """Cancel the consumers, let the handlers in flight finish (within ``grace``), then close the channel.
 
-        Closing the channel cancels handlers still running; their unsettled messages go back to the queue.
+        Deliveries still waiting for a slot go back to their queue unhandled. Closing the channel cancels
+        handlers still running; their unsettled messages go back to the queue.
         """
         channel, self.channel = self.channel, None
         if channel is None:
             return
+        self._stopping = True
         try:
             await asyncio.gather(*(c.cancel() for c in self.consumers))
             if self._busy:

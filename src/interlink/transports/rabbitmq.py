@@ -23,11 +23,12 @@ The topology (exchanges, queues, arguments, URL options) is described in
   TTL; only then is the original acked.
 - dead letters: a durable classic queue, browsed without loss
   (:mod:`interlink.transports._amqp_dead`).
-- consuming: one channel per binding; prefetch = ``binding.max_inflight`` per
-  consumer, and a durable binding has two consumers (its stored queue and its
-  live queue), each with that window. ``Receipt.working`` does nothing: RabbitMQ
-  has no per-message deadline to extend (only its consumer timeout, 30 minutes by
-  default); an unsettled delivery comes back when its channel or connection goes.
+- consuming: one channel per binding; a durable binding has two consumers (its
+  stored queue and its live queue), each with a prefetch of ``binding.max_inflight``,
+  and one semaphore per binding keeps the handlers running at once within
+  ``max_inflight``. ``Receipt.working`` does nothing: RabbitMQ has no per-message
+  deadline to extend (only the node's consumer timeout, 30 minutes by default);
+  an unsettled delivery comes back when its channel or connection goes.
 - ``max_payload`` is 16 MiB (RabbitMQ accepts 128 MiB by default, but bodies that
   large stall every other message on the connection).
 - after a lost connection aio-pika reconnects (every second) and redeclares the

@@ -16,7 +16,7 @@ import interlink
 from interlink.testing import unique
 from interlink.transports import Message
 from tests.conftest import require_broker
-from tests.faults.brokers import OwnBroker, OwnNats, OwnRedis
+from tests.faults.brokers import OwnBroker, OwnNats, OwnRabbit, OwnRedis
 from tests.faults.harness import Figures, Workers, rss_mb, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.asyncio]
@@ -26,7 +26,7 @@ SHARED = {
     "redis": "redis://127.0.0.1:6379/0",
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
 }
-OWN = {"nats": OwnNats, "redis": OwnRedis}
+OWN: dict[str, type[OwnBroker]] = {"nats": OwnNats, "rabbitmq": OwnRabbit, "redis": OwnRedis}
 
 
 @pytest.fixture(params=sorted(SHARED))

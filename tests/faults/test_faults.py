@@ -6,6 +6,9 @@ Each run prints its figures (sent, handled, duplicates, dead-lettered, lost).
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,16 +18,17 @@ import pytest
 import interlink
 from interlink.testing import unique
 from interlink.transports import Message
-from tests.conftest import require_broker
+from tests.conftest import NATS_URL, require_broker
 from tests.faults.brokers import OwnBroker, OwnNats, OwnRabbit, OwnRedis
-from tests.faults.harness import Figures, Workers, rss_mb, wait_until
+from tests.faults.harness import ROOT, Figures, Workers, rss_mb, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.asyncio]
 
+# The machine's brokers, with short retention so that what these runs leave behind goes away.
 SHARED = {
-    "nats": "nats://127.0.0.1:4222",
-    "redis": "redis://127.0.0.1:6379/0",
-    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    "nats": NATS_URL,
+    "redis": "redis://127.0.0.1:6379/0?retention=900",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/?expires=900",
 }
 OWN: dict[str, type[OwnBroker]] = {"nats": OwnNats, "rabbitmq": OwnRabbit, "redis": OwnRedis}
 
@@ -64,6 +68,34 @@ async def test_kill_an_instance_mid_stream(shared_url: str, tmp_path: Path) -> N
     figures = Figures("SIGKILL one of 3 instances", sent, len(handled), sum(handled.values()) - len(handled))
     figures.print()
     assert done and set(handled) == {str(n) for n in range(5000)}
+    assert figures.lost == 0
+
+
+async def test_sender_killed_mid_stream(shared_url: str, tmp_path: Path) -> None:
+    """Every notify that returned before the sender was SIGKILLed is handled: a returned call means stored."""
+    workers = Workers(shared_url, unique("fault"), unique("work"), tmp_path, ["--ack-wait", "2"])
+    workers.start(2)
+    confirmed_file = tmp_path / "confirmed.txt"
+    sender = subprocess.Popen([sys.executable, "-m", "tests.faults.sender", shared_url, workers.subject,
+                               str(confirmed_file)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        started = await asyncio.to_thread(
+            wait_until, lambda: confirmed_file.exists() and confirmed_file.read_text().count("\n") >= 2000, 60)
+        sender.kill()
+        sender.wait(10)
+        confirmed = {line for line in confirmed_file.read_text().split("\n") if line}
+        done = await asyncio.to_thread(wait_until, lambda: confirmed <= set(workers.handled()), 60)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+        workers.stop()
+    handled = workers.handled()
+    figures = Figures("SIGKILL the sender", len(confirmed), len(confirmed & set(handled)),
+                      sum(handled.values()) - len(handled))
+    figures.print()
+    print(f"[fault] handled beyond the confirmed ones (in flight when killed): {len(set(handled) - confirmed)}")
+    assert started and done
     assert figures.lost == 0
 
 

@@ -373,8 +373,8 @@ async def _retry_request(client: RabbitTransport, message: Message) -> Message:
             await asyncio.sleep(0.2)
 
 
-async def test_durable_publishes_stay_in_flight_within_the_window(url: str,
-                                                                   transports: list[RabbitTransport]) -> None:
+async def test_durable_publish_returns_once_confirmed_and_senders_share_the_window(
+        url: str, transports: list[RabbitTransport]) -> None:
     transport = await started(transports, url + "&window=16")
     publisher = transport._publisher
     assert publisher is not None
@@ -388,14 +388,21 @@ async def test_durable_publishes_stay_in_flight_within_the_window(url: str,
 
     await transport.consume(Binding("subscription", subject, group="g", durable=True, name="g",
                                     max_inflight=256), on)
-    in_flight: list[int] = []
-    for n in range(500):
+    for n in range(50):  # one sender awaiting each publish: nothing is left unconfirmed
         await transport.publish(Message(subject, str(n).encode()))
+        assert publisher.unconfirmed == 0
+    in_flight: list[int] = []
+
+    async def sender(n: int) -> None:
         in_flight.append(publisher.unconfirmed)
-    assert max(in_flight) == 16  # many unconfirmed at once, never more than the window
-    assert await publisher.flush(10.0) == 0
+        await transport.publish(Message(subject, str(n).encode()))
+
+    await asyncio.gather(*(sender(n) for n in range(50, 500)))
+    assert publisher.unconfirmed == 0  # every gathered publish returned confirmed
+    assert max(in_flight) == 16  # concurrent senders share the channel, never more than the window
     await eventually(lambda: len(got) == 500)
-    assert got == [str(n).encode() for n in range(500)]  # one publisher, one consumer: order kept
+    assert got[:50] == [str(n).encode() for n in range(50)]  # one awaiting sender, one consumer: order kept
+    assert sorted(got) == sorted(str(n).encode() for n in range(500))
 
 
 async def test_context_reaches_the_handler(url: str) -> None:

@@ -1,13 +1,15 @@
-"""Durable publishing with publisher confirms, many messages in flight.
+"""Durable publishing with publisher confirms: a publish returns once the broker has the message.
 
-Awaiting each confirm before the next publish caps a sender at about a
-thousand messages a second, so :meth:`Publisher.put` returns once the message
-is handed to the connection and a slot of the window is taken; a background
-task awaits its confirm and keeps the message until the broker has it. After a
-lost connection the message is published again once the robust connection is
-back (at-least-once: a duplicate is possible, a loss is not), and a broker nack
-is retried a few times. The window bounds what can pile up in memory: when it
-is full, ``put`` waits. ``flush`` waits for every confirm (used by close).
+:meth:`Publisher.put` waits for the broker's confirm, so a returned ``notify``
+or ``publish`` is stored even if the sending process dies the next moment.
+One sender awaiting each call in turn therefore goes at the broker's confirm
+round trip; concurrent senders share the channel, with at most ``window``
+publishes unconfirmed at a time. The publish itself runs in a task of its
+own, so a caller that is cancelled (or gives up after ``STORE_WAIT``) does not
+cut it off half-way: after a lost connection the message is published again
+once the robust connection is back (at-least-once: a duplicate is possible,
+a loss is not), and a broker nack is retried a few times. ``flush`` waits for
+every confirm (used by close).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from aio_pika.abc import AbstractRobustChannel
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
+from interlink._errors import ConnectionLost
+
 log = logging.getLogger("interlink")
 
 OnReturn = Callable[[], Awaitable[None]]
@@ -31,6 +35,7 @@ LOST = (aiormq.exceptions.ChannelInvalidStateError, aiormq.exceptions.AMQPConnec
 # channel error caused by another publish fails every confirm pending on the channel.
 REFUSED = (aiormq.exceptions.ChannelClosed, aiormq.exceptions.DeliveryError)
 RETRIES = 5
+STORE_WAIT = 10.0  # seconds a caller waits for its confirm (through a reconnect) before ConnectionLost
 
 
 class Publisher:
@@ -40,21 +45,37 @@ class Publisher:
         self.channel = channel
         self._slots = asyncio.Semaphore(window)
         self._pending: set[asyncio.Task[None]] = set()
+        self._orphans: set[asyncio.Task[None]] = set()  # publishes whose caller stopped waiting
         self.closing = False
 
     async def put(self, exchange: str, routing_key: str, body: bytes, properties: Basic.Properties,
                   on_return: OnReturn | None = None) -> None:
-        """Publish in the background; ``on_return`` runs when the broker could route it nowhere."""
+        """Publish and wait for the confirm; ``on_return`` runs when the broker could route it nowhere.
+
+        Raises ConnectionLost when no confirm came within ``STORE_WAIT`` (the
+        publish goes on in the background: a retry by the caller may duplicate).
+        """
         await self._slots.acquire()
         task = asyncio.get_running_loop().create_task(self._deliver(exchange, routing_key, body, properties,
                                                                     on_return))
         self._pending.add(task)
         task.add_done_callback(self._done)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STORE_WAIT)
+        except TimeoutError:
+            self._orphans.add(task)
+            raise ConnectionLost(f"no confirm from the broker within {STORE_WAIT:.0f}s") from None
+        except asyncio.CancelledError:
+            self._orphans.add(task)
+            raise
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)
         self._slots.release()
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        orphan = task in self._orphans
+        self._orphans.discard(task)
+        if orphan and not task.cancelled() and (exc := task.exception()) is not None:
+            # its caller has already been told it may not be stored; this is the last word
             log.error("durable publish lost after retries: %s: %s", type(exc).__name__, exc)
 
     async def _deliver(self, exchange: str, routing_key: str, body: bytes, properties: Basic.Properties,

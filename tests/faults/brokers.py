@@ -38,9 +38,13 @@ class OwnNats:
 
 
 class OwnRedis:
-    """redis-server with an append-only file fsynced on every write: a restart keeps the streams."""
+    """redis-server with an append-only file fsynced on every write: a restart keeps the streams.
 
-    def __init__(self) -> None:
+    ``persistent=False`` runs it as this machine's shared Redis runs, keeping nothing on disk.
+    """
+
+    def __init__(self, persistent: bool = True) -> None:
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed")
@@ -54,7 +58,7 @@ class OwnRedis:
     def _start(self) -> None:
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always"],
+             *self.persistence],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port)
 

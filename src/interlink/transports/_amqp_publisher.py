@@ -2,20 +2,19 @@
 
 :meth:`Publisher.put` waits for the broker's confirm, so a returned ``notify``
 or ``publish`` is stored even if the sending process dies the next moment.
-One sender awaiting each call in turn therefore goes at the broker's confirm
-round trip; concurrent senders share the channel, with at most ``window``
-publishes unconfirmed at a time. The publish itself runs in a task of its
-own, so a caller that is cancelled (or gives up after ``STORE_WAIT``) does not
-cut it off half-way: after a lost connection the message is published again
-once the robust connection is back (at-least-once: a duplicate is possible,
-a loss is not), and a broker nack is retried a few times. ``flush`` waits for
-every confirm (used by close).
+One sender awaiting each call in turn goes at the broker's confirm round trip;
+concurrent senders share the channel, at most ``window`` of them unconfirmed
+at a time. After a lost connection the caller's message is published again
+once the robust connection is back, and a broker nack is retried a few times;
+a caller that gets no confirm within ``STORE_WAIT`` seconds gets
+``ConnectionLost`` (the message may or may not be stored: at-least-once, a
+retry may duplicate). ``flush`` waits for every confirm (used by close).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import aiormq
@@ -24,8 +23,6 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from interlink._errors import ConnectionLost
-
-log = logging.getLogger("interlink")
 
 OnReturn = Callable[[], Awaitable[None]]
 
@@ -44,43 +41,27 @@ class Publisher:
     def __init__(self, channel: AbstractRobustChannel, window: int) -> None:
         self.channel = channel
         self._slots = asyncio.Semaphore(window)
-        self._pending: set[asyncio.Task[None]] = set()
-        self._orphans: set[asyncio.Task[None]] = set()  # publishes whose caller stopped waiting
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.closing = False
 
     async def put(self, exchange: str, routing_key: str, body: bytes, properties: Basic.Properties,
                   on_return: OnReturn | None = None) -> None:
-        """Publish and wait for the confirm; ``on_return`` runs when the broker could route it nowhere.
-
-        Raises ConnectionLost when no confirm came within ``STORE_WAIT`` (the
-        publish goes on in the background: a retry by the caller may duplicate).
-        """
-        await self._slots.acquire()
-        task = asyncio.get_running_loop().create_task(self._deliver(exchange, routing_key, body, properties,
-                                                                    on_return))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-        try:
-            await asyncio.wait_for(asyncio.shield(task), STORE_WAIT)
-        except TimeoutError:
-            self._orphans.add(task)
-            raise ConnectionLost(f"no confirm from the broker within {STORE_WAIT:.0f}s") from None
-        except asyncio.CancelledError:
-            self._orphans.add(task)
-            raise
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._pending.discard(task)
-        self._slots.release()
-        orphan = task in self._orphans
-        self._orphans.discard(task)
-        if orphan and not task.cancelled() and (exc := task.exception()) is not None:
-            # its caller has already been told it may not be stored; this is the last word
-            log.error("durable publish lost after retries: %s: %s", type(exc).__name__, exc)
-
-    async def _deliver(self, exchange: str, routing_key: str, body: bytes, properties: Basic.Properties,
-                       on_return: OnReturn | None) -> None:
-        returned = await self.confirmed(exchange, routing_key, body, properties, mandatory=on_return is not None)
+        """Publish and wait for the confirm; ``on_return`` runs when the broker could route it nowhere."""
+        async with self._slots:
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                async with asyncio.timeout(STORE_WAIT):
+                    returned = await self.confirmed(exchange, routing_key, body, properties,
+                                                    mandatory=on_return is not None)
+            except TimeoutError:
+                raise ConnectionLost(f"no confirm from the broker within {STORE_WAIT:.0f}s") from None
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle.set()
         if returned and on_return is not None:
             await on_return()
 
@@ -109,17 +90,14 @@ class Publisher:
 
     @property
     def unconfirmed(self) -> int:
-        return len(self._pending)
+        return self._in_flight
 
     async def flush(self, timeout: float) -> int:
         """Wait until every publish is confirmed (or ``timeout``); returns how many are still unconfirmed."""
-        if self._pending:
-            await asyncio.wait(list(self._pending), timeout=timeout)
-        return len(self._pending)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        return self._in_flight
 
-    async def abandon(self) -> None:
+    def close(self) -> None:
+        """From now on a lost connection fails a publish instead of waiting for the reconnect."""
         self.closing = True
-        tasks = list(self._pending)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -170,7 +170,7 @@ class RabbitTransport(Transport):
             left = await self._publisher.flush(5.0)
             if left:
                 log.warning("%s: closing with %d durable publishes unconfirmed", self.options.shown, left)
-            await self._publisher.abandon()
+            self._publisher.close()
         self._fail_waiting(BrokerError(f"{self.options.shown}: the transport was closed"))
         with contextlib.suppress(Exception):
             await connection.close()

@@ -123,6 +123,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probes = 0
         self._buckets: deque[list[float]] = deque()  # [start, calls, failures]
+        self._calls = self._failures = 0  # totals of the buckets
         self.opened = 0  # times it opened, for metrics
 
     @property
@@ -151,7 +152,7 @@ class CircuitBreaker:
                 self._open()
             else:
                 self._state = "closed"
-                self._buckets.clear()
+                self._clear()
             return
         if failed is None or self._state != "closed":
             return
@@ -161,22 +162,33 @@ class CircuitBreaker:
             self._open()
 
     def _count(self, failed: bool) -> tuple[int, int]:
+        """Count a call in the window; the window's (calls, failures), kept as running totals
+        so that a call costs the same however many buckets the window holds."""
         now = self._clock()
-        width = self.settings.window / self.BUCKETS
+        window = self.settings.window
         buckets = self._buckets
-        while buckets and buckets[0][0] <= now - self.settings.window:
-            buckets.popleft()
-        if not buckets or buckets[-1][0] + width <= now:
+        while buckets and buckets[0][0] <= now - window:
+            _, calls, failures = buckets.popleft()
+            self._calls -= int(calls)
+            self._failures -= int(failures)
+        if not buckets or buckets[-1][0] + window / self.BUCKETS <= now:
             buckets.append([now, 0, 0])
         last = buckets[-1]
         last[1] += 1
-        last[2] += failed
-        return int(sum(b[1] for b in buckets)), int(sum(b[2] for b in buckets))
+        self._calls += 1
+        if failed:
+            last[2] += 1
+            self._failures += 1
+        return self._calls, self._failures
+
+    def _clear(self) -> None:
+        self._buckets.clear()
+        self._calls = self._failures = 0
 
     def _open(self) -> None:
         self._state = "open"
         self._opened_at = self._clock()
-        self._buckets.clear()
+        self._clear()
         self.opened += 1
 
 
@@ -305,13 +317,29 @@ class Policies:
 
     async def _retried(self, subject: str, attempt: Callable[[float], Awaitable[T]], timeout: float,
                        policy: Policy) -> T:
+        """The attempts, each through the breaker (one coroutine for all: this runs for every request)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         attempts = policy.retry.attempts if policy.idempotent else 1
+        breaker = self.breaker(subject, policy.breaker) if policy.breaker is not None else None
         for n in range(1, attempts + 1):
             left = end - loop.time()
+            seconds = min(left, policy.timeout or left)
             try:
-                return await self._once(subject, attempt, min(left, policy.timeout or left), policy)
+                if breaker is None:
+                    return await attempt(seconds)
+                probe = breaker.allow()
+                failed: bool | None = None
+                try:
+                    result = await attempt(seconds)
+                except Exception as exc:
+                    failed = is_failure(exc) and not isinstance(exc, Overloaded)
+                    raise
+                else:
+                    failed = False
+                    return result
+                finally:
+                    breaker.record(failed, probe)
             except Exception as exc:
                 if n == attempts or not _retryable(exc):
                     raise
@@ -320,24 +348,6 @@ class Policies:
                     raise
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
-
-    async def _once(self, subject: str, attempt: Callable[[float], Awaitable[T]], seconds: float,
-                    policy: Policy) -> T:
-        if policy.breaker is None:
-            return await attempt(seconds)
-        breaker = self.breaker(subject, policy.breaker)
-        probe = breaker.allow()
-        failed: bool | None = None
-        try:
-            result = await attempt(seconds)
-        except Exception as exc:
-            failed = is_failure(exc) and not isinstance(exc, Overloaded)
-            raise
-        else:
-            failed = False
-            return result
-        finally:
-            breaker.record(failed, probe)
 
 
 async def _fall_back(fallback: Any, exc: Exception) -> Any:
@@ -349,13 +359,16 @@ async def _fall_back(fallback: Any, exc: Exception) -> Any:
     return value
 
 
-async def guarded_request(bus: Bus, subject: str, timeout: float, policy: Policy | None,
-                          parent: Context | None, attempt: Callable[[float], Awaitable[T]]) -> T:
-    """The bus's one hook: a request under the bus's policies and/or the call's ``policy``."""
+def guarded_request(bus: Bus, subject: str, timeout: float, policy: Policy | None,
+                    parent: Context | None, attempt: Callable[[float], Awaitable[T]]) -> Awaitable[T]:
+    """The bus's one hook: a request under the bus's policies and/or the call's ``policy``.
+
+    A plain function returning the call's awaitable: one coroutine fewer on every request.
+    """
     if bus.policies is None:
         bus.policies = Policies()
     if parent is not None:  # the whole call, retries included, fits in the deadline it inherits
         left = h.seconds_left(parent.headers)
         if left is not None:
             timeout = min(timeout, max(left, 0.0))
-    return await bus.policies.call(subject, attempt, timeout, policy)
+    return bus.policies.call(subject, attempt, timeout, policy)

@@ -25,6 +25,7 @@ from interlink._errors import (
 )
 
 JSON = "application/json"
+_JSON_BYTES = JSON.encode()
 _encode = msgspec.json.Encoder().encode
 
 #: RemoteError codes a service answers with, and the HTTP status each becomes (others: 502).
@@ -49,8 +50,31 @@ class HTTPError(Exception):
         return error_response(self.status, self.code, self.message, self.details, self.headers)
 
 
+class JSONResponse(Response):
+    """A JSON answer, built and sent with the least work: every route's success goes through here.
+
+    Starlette's Response works out its headers from a mutable mapping and checks for
+    background tasks; this one only encodes the body and lists the raw headers once.
+    """
+
+    media_type = JSON
+
+    def __init__(self, value: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.background = None
+        body = self.body = _encode(value)
+        raw = [(b"content-length", b"%d" % len(body)), (b"content-type", _JSON_BYTES)]
+        if headers:
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw_headers = raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_encode(value), status, headers, media_type=JSON)
+    return JSONResponse(value, status, headers)
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,

@@ -27,6 +27,7 @@ _decode_json = msgspec.json.Decoder().decode
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 #: State keys the middleware leave in ``scope["state"]`` for the routes.
 REQUEST_ID, TRACEPARENT, IDENTITY = "request_id", "traceparent", "identity"
+_EMPTY: Any = {}  # shared, never written to
 
 
 @dataclass(slots=True)
@@ -39,22 +40,52 @@ class Identity:
     authenticated: bool = False
 
 
-@dataclass(slots=True)
 class Sources:
-    """Everything a mapping may read from, for one request."""
+    """Everything a mapping may read from, for one request.
 
-    path: Mapping[str, Any]
-    query: Mapping[str, str]
-    headers: Mapping[str, str]
-    body: Any
-    identity: Identity
-    parts: dict[str, Any] = field(default_factory=dict)
+    The query, the headers and the caller are looked at only when a mapping or the
+    default body needs them: most routes read the path alone, and parsing the rest
+    for every request was a good part of the gateway's own time.
+    """
+
+    __slots__ = ("_headers", "_identity", "_query", "body", "parts", "path", "request")
+
+    def __init__(self, request: Request, body: Any) -> None:
+        self.request = request
+        self.path: Mapping[str, Any] = request.scope.get("path_params", _EMPTY)
+        self.body = body
+        self.parts: dict[str, Any] = {}
+        self._query: Mapping[str, str] | None = None
+        self._headers: Mapping[str, str] | None = None
+        self._identity: Identity | None = request.scope.get("state", _EMPTY).get(IDENTITY)
 
     @classmethod
     async def of(cls, request: Request, read_body: bool) -> Sources:
-        body = await _json_body(request) if read_body else MISSING
-        identity = request.scope.setdefault("state", {}).get(IDENTITY) or Identity(_client_ip(request))
-        return cls(request.path_params, request.query_params, request.headers, body, identity)
+        return cls(request, await _json_body(request) if read_body else MISSING)
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        if self._query is None:
+            self._query = self.request.query_params if self.request.scope.get("query_string") else _EMPTY
+        return self._query
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        if self._headers is None:
+            self._headers = self.request.headers
+        return self._headers
+
+    @property
+    def identity(self) -> Identity:
+        """The caller the auth middleware found; without auth, the peer address."""
+        if self._identity is None:
+            self._identity = Identity(_client_ip(self.request))
+        return self._identity
+
+    @property
+    def identity_headers(self) -> dict[str, str]:
+        """The headers the caller's verified claims become (none without auth)."""
+        return self._identity.headers if self._identity is not None else _EMPTY
 
     def get(self, source: Any) -> Any:
         if not isinstance(source, str):
@@ -116,14 +147,15 @@ class Inputs:
             value = src.get(source)
             if value is not MISSING and value is not None:
                 headers[name] = str(value)
-        headers.update(src.identity.headers)  # after the route's own: a client cannot set these
-        state = request.scope.get("state", {})
+        headers.update(src.identity_headers)  # after the route's own: a client cannot set these
+        state = request.scope.get("state", _EMPTY)
         if REQUEST_ID in state:
             headers[h.CORRELATION_ID] = state[REQUEST_ID]
             headers[h.TRACEPARENT] = state[TRACEPARENT]
-        key = request.headers.get("idempotency-key")
-        if idempotent_id and key:  # the same key from the same client is the same message
-            headers[h.MESSAGE_ID] = hashlib.sha256(f"{src.identity.client}\0{key}".encode()).hexdigest()[:32]
+        if idempotent_id:
+            key = request.headers.get("idempotency-key")
+            if key:  # the same key from the same client is the same message
+                headers[h.MESSAGE_ID] = hashlib.sha256(f"{src.identity.client}\0{key}".encode()).hexdigest()[:32]
         return headers
 
 
@@ -147,7 +179,7 @@ def _mapped(mapping: dict[str, Any], src: Sources) -> Any:
 
 
 def _default(src: Sources) -> Any:
-    extra = {**src.query, **src.path}
+    extra = {**src.query, **src.path} if src.query else dict(src.path)
     if src.body is MISSING:
         return extra or None
     if not extra:

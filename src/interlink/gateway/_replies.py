@@ -141,7 +141,7 @@ class SendRoute(RouteEndpoint):
 
     async def handle(self, request: Request) -> Response:
         body, headers = await self.message(request, idempotent_id=True)
-        cid = await self.bus.send(self.route.subject, body, reply_to=self.reply_subject, headers=headers)
+        cid = await self.bus.send(self.subject, body, reply_to=self.reply_subject, headers=headers)
         self.replies.expect(cid, _owner(request))
         location = self.location + cid
         return json_response({"id": cid, "status": "pending", "location": location}, 202, {"Location": location})

@@ -77,6 +77,7 @@ class RouteEndpoint:
 
     def __init__(self, route: Route, runtime: Runtime) -> None:
         self.route = route
+        self.subject = route.subject  # a property of the route that works it out on every read
         self.runtime = runtime
         self.bus = runtime.bus
         self.timeout = route.timeout or runtime.config.timeout
@@ -86,7 +87,7 @@ class RouteEndpoint:
         types = runtime.endpoint_types
         body_type = route.body_type
         if body_type is None and route.body_schema is None and route.kind in ("request", "notify", "send"):
-            body_type = types.get(route.subject)
+            body_type = types.get(self.subject)
         self.inputs = Inputs(route, route.input, body_type, route.body_schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,7 +118,7 @@ class RequestRoute(RouteEndpoint):
 
     async def handle(self, request: Request) -> Response:
         body, headers = await self.message(request)
-        reply = await self.bus.request(self.route.subject, body, self.timeout, headers=headers, policy=self.policy)
+        reply = await self.bus.request(self.subject, body, self.timeout, headers=headers, policy=self.policy)
         if reply is FALLEN and self.route.fallback is not None:
             return fallback_response(self.route.fallback)
         return json_response(reply)
@@ -126,14 +127,14 @@ class RequestRoute(RouteEndpoint):
 class NotifyRoute(RouteEndpoint):
     async def handle(self, request: Request) -> Response:
         body, headers = await self.message(request, idempotent_id=True)
-        message_id = await self.bus.notify(self.route.subject, body, headers=headers)
+        message_id = await self.bus.notify(self.subject, body, headers=headers)
         return json_response({"id": message_id, "status": "accepted"}, 202)
 
 
 class PublishRoute(RouteEndpoint):
     async def handle(self, request: Request) -> Response:
         body, headers = await self.message(request, idempotent_id=True)
-        message_id = await self.bus.publish(self.route.subject, body, headers=headers)
+        message_id = await self.bus.publish(self.subject, body, headers=headers)
         return json_response({"id": message_id, "status": "accepted"}, 202)
 
 
@@ -141,6 +142,6 @@ class GatherRoute(RouteEndpoint):
     async def handle(self, request: Request) -> Response:
         body, headers = await self.message(request)
         route = self.route
-        replies = await self.bus.gather(route.subject, body, min(route.within, self.timeout), route.max_replies,
+        replies = await self.bus.gather(self.subject, body, min(route.within, self.timeout), route.max_replies,
                                         headers=headers)
         return json_response([{"service": r.service, "body": r.body} for r in replies])

@@ -25,22 +25,29 @@ class Limits:
         self.body_timeout = config.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if sum(len(k) + len(v) for k, v in scope["headers"]) > self.max_headers:
+        size = 0
+        declared = -1  # the largest Content-Length given; -2: one is not a number
+        chunked = False
+        for name, value in scope["headers"]:  # one pass: the size, and whether a body comes
+            size += len(name) + len(value)
+            if name == b"content-length":
+                declared = max(declared, int(value)) if value.isdigit() and declared != -2 else -2
+            elif name == b"transfer-encoding":
+                chunked = True
+        if size > self.max_headers:
             await reject(scope, receive, send, HTTPError(431, "headers_too_large", "the request headers are too large"))
             return
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (declared == -1 and not chunked):  # no body: nothing to count or time
             await self.app(scope, receive, send)
+            return
+        if declared == -2:
+            await reject(scope, receive, send, HTTPError(400, "bad_request", "invalid Content-Length"))
             return
         options = options_of(scope)
         limit = (options.max_body if options else None) or self.max_body
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit():
-                    await reject(scope, receive, send, HTTPError(400, "bad_request", "invalid Content-Length"))
-                    return
-                if int(value) > limit:
-                    await reject(scope, receive, send, _too_large(limit))
-                    return
+        if declared > limit:
+            await reject(scope, receive, send, _too_large(limit))
+            return
         await self.app(scope, _Body(receive, limit, self.body_timeout), send)
 
 

@@ -34,7 +34,7 @@ class RequestId:
         request_id = given if given and _ID.match(given) else h.new_id()
         state = scope.setdefault("state", {})
         state[REQUEST_ID] = request_id
-        state[TRACEPARENT] = h.new_traceparent(trace if _TRACE.match(trace) else None)
+        state[TRACEPARENT] = h.new_traceparent(trace if trace and _TRACE.match(trace) else None)
         tag = (b"x-request-id", request_id.encode())
 
         async def sending(message: Message) -> None:

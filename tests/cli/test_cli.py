@@ -50,3 +50,30 @@ def test_run_refuses_a_target_that_is_not_an_app(capsys: pytest.CaptureFixture[s
         main(["run", "examples.taxi.services:trip", "--broker", "memory://cli-x"])
     assert exit_.value.code == USAGE
     assert "not an interlink.App" in capsys.readouterr().err
+
+
+async def _loop_module() -> int:
+    import asyncio
+
+    return 0 if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else 1
+
+
+def test_serving_commands_run_on_uvloop_and_others_on_asyncio() -> None:
+    pytest.importorskip("uvloop")
+    from interlink.cli import parser
+    from interlink.cli._common import run
+
+    assert parser().parse_args(["gateway", "routes.yaml"]).serving is True
+    assert parser().parse_args(["run", "examples.taxi.app:app"]).serving is True
+    assert getattr(parser().parse_args(["request", "a.b", "{}"]), "serving", False) is False
+    assert run(_loop_module(), serving=True) == 0
+    assert run(_loop_module()) == 1
+
+
+def test_without_uvloop_serving_falls_back_to_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from interlink.cli._common import run
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
+    assert run(_loop_module(), serving=True) == 1

@@ -52,12 +52,14 @@ def _add_gateway(sub: _WithParents) -> None:
     p.add_argument("config", help="routes file (YAML)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.set_defaults(func=_gateway)
+    p.set_defaults(func=_gateway, serving=True)
 
 
 async def _gateway(args: argparse.Namespace) -> int:
     from interlink.gateway import serve
 
+    if not args.verbose:  # the startup line and one access line per request, as python -m interlink.gateway
+        logging.getLogger("interlink.gateway").setLevel(logging.INFO)
     await serve(args.config, broker_url=args.broker, host=args.host, port=args.port)
     return 0
 
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args.func(args))
+    return run(args.func(args), serving=getattr(args, "serving", False))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
+from interlink import _loop
 from interlink._errors import (
     BrokerError,
     InterlinkError,
@@ -60,10 +61,13 @@ def parse_json(text: str, what: str = "body") -> Any:
         raise SystemExit(_fail(INVALID, f"{what} is not valid JSON: {exc}")) from None
 
 
-def run(coro: Coroutine[Any, Any, int]) -> int:
-    """Run a command; turn interlink errors into a one-line message and an exit code."""
+def run(coro: Coroutine[Any, Any, int], *, serving: bool = False) -> int:
+    """Run a command; turn interlink errors into a one-line message and an exit code.
+
+    ``serving``: a long-running command (``run``, ``gateway``), run on uvloop when installed.
+    """
     try:
-        return asyncio.run(coro)
+        return _loop.run(coro) if serving else asyncio.run(coro)
     except KeyboardInterrupt:
         return 130
     except InterlinkError as exc:

@@ -1,4 +1,10 @@
-"""``interlink run MODULE:APP`` and ``interlink broker``."""
+"""``interlink run MODULE:APP`` and ``interlink broker``.
+
+``interlink run`` also serves the App's gateway over HTTP when the App has one:
+on ``--http HOST:PORT`` (default 127.0.0.1:8000), or not at all with ``--http off``.
+With ``--only`` (a process running some of the services) it serves the gateway
+only when ``--http`` is given, so that several such processes do not all claim one port.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import interlink
 from interlink._app import App
@@ -23,11 +30,34 @@ def add(sub: Commands) -> None:
     p.add_argument("--instances", action="append", default=[], metavar="SERVICE=N",
                    help="instances of a service (repeatable); default 1 each")
     p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight handlers get at shutdown")
-    p.set_defaults(func=run)
+    p.add_argument("--http", default=None, metavar="HOST:PORT",
+                   help=f"where to serve the App's gateway (default {DEFAULT_HTTP}; 'off': not at all)")
+    p.set_defaults(func=run, serving=True)
     p = sub.add_parser("broker", help="run the embedded NATS broker (JetStream) in the foreground")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument("--store-dir", default=None, help="JetStream data directory (default: a temporary one)")
     p.set_defaults(func=broker)
+
+
+DEFAULT_HTTP = "127.0.0.1:8000"
+
+
+def parse_http(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SystemExit(_usage(f"--http takes HOST:PORT (or 'off'), got {value!r}"))
+    return host.strip("[]"), int(port)
+
+
+def http_address(app: App, given: str | None, only: list[str] | None) -> tuple[str, int] | None:
+    """Where to serve the App's gateway, or None: not asked for, or no gateway."""
+    if given == "off" or (given is None and only):
+        return None
+    if app.gateway is None:
+        if given is not None:
+            raise SystemExit(_usage(f"--http: the app {app.name!r} has no gateway"))
+        return None
+    return parse_http(given or DEFAULT_HTTP)
 
 
 def load_app(target: str) -> App:
@@ -65,24 +95,44 @@ async def run(args: argparse.Namespace) -> int:
     app = load_app(args.target)
     only = [n for n in args.only.split(",") if n] or None
     counts = parse_instances(args.instances)
+    http = http_address(app, args.http, only)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with interlink.connect(broker_url(args.broker, embedded_ok=True), name=app.name) as bus:
         running = await app.serve(bus, only=only, instances=counts)
+        server = await _serve_gateway(app, bus, http) if http else None
+        url = f"http://{http[0]}:{http[1]}" if http else None
         if args.json:
             from interlink.cli._common import print_json
 
-            print_json({"app": app.name, "instances": [i.id for i in running]})
+            print_json({"app": app.name, "instances": [i.id for i in running], "http": url})
         else:
             console.print(f"[bold green]{app.name}[/] running {len(running)} instance(s): "
                           + ", ".join(i.id for i in running))
+            if url:
+                console.print(f"gateway on [bold]{url}[/]")
         await stop.wait()
         if not args.json:
             console.print(f"[dim]stopping: in-flight handlers get {args.grace:.0f}s[/]")
+        if server is not None:
+            await server.stop()
         await bus.close(grace=args.grace)
     return OK
+
+
+async def _serve_gateway(app: App, bus: interlink.Bus, address: tuple[str, int]) -> Any:
+    """The App's gateway on the services' bus, serving HTTP on ``address``."""
+    try:
+        from interlink.gateway import Gateway, HttpServer
+    except ImportError as exc:  # the gateway extra is not installed
+        raise SystemExit(_usage(f"serving the gateway needs interlink[gateway] ({exc}); or pass --http off")) from None
+    gateway = await Gateway(app.gateway, bus, services=app.services).start()
+    try:
+        return await HttpServer.start(gateway, *address)
+    except OSError as exc:
+        raise SystemExit(_usage(str(exc))) from None
 
 
 async def broker(args: argparse.Namespace) -> int:

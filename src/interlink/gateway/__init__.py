@@ -12,7 +12,7 @@ stream targets; the edge concerns (auth, rate limits, size limits, CORS, request
 ids, access log, metrics) are middleware. See docs/gateway.md for the YAML format.
 """
 
-from interlink.gateway._app import Gateway, main, serve, server_config
+from interlink.gateway._app import Gateway
 from interlink.gateway._config import (
     ApiKey,
     Auth,
@@ -29,6 +29,7 @@ from interlink.gateway._config import (
     Route,
     load_config,
 )
+from interlink.gateway._serve import HttpServer, main, serve, server_config
 
 __all__ = [
     "ApiKey",
@@ -39,6 +40,7 @@ __all__ = [
     "Fallback",
     "Gateway",
     "GatewayConfig",
+    "HttpServer",
     "Jwt",
     "Limits",
     "Part",

@@ -6,16 +6,13 @@
         await uvicorn.Server(server_config(gateway, port=8000)).serve()
 
 or simply ``await serve("gateway.yaml", "nats://127.0.0.1:4222", port=8000)``, which
-is what ``interlink gateway CONFIG --broker URL`` runs.
+is what ``interlink gateway CONFIG --broker URL`` runs (see ``_serve``).
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -45,7 +42,6 @@ from interlink.gateway.middleware import (
     ServerErrors,
 )
 
-log = logging.getLogger("interlink.gateway")
 _KINDS: dict[str, type[RouteEndpoint]] = {"request": RequestRoute, "notify": NotifyRoute, "publish": PublishRoute,
                                           "gather": GatherRoute, "compose": ComposeRoute}
 
@@ -193,56 +189,3 @@ def _types(services: Iterable[Service]) -> tuple[dict[str, Any], dict[str, Any]]
                 with contextlib.suppress(Exception):  # an unresolvable return type only loses documentation
                     replies[spec.subject] = get_type_hints(spec.func).get("return")
     return bodies, replies
-
-
-def server_config(app: ASGIApp, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> Any:
-    """The uvicorn settings the gateway runs with (httptools, websockets; no access log of uvicorn's)."""
-    import uvicorn
-
-    settings: dict[str, Any] = dict(host=host, port=port, http="httptools", ws="websockets-sansio", lifespan="off",
-                                    log_config=None, access_log=False, server_header=False,
-                                    timeout_keep_alive=5, timeout_graceful_shutdown=5, ws_max_size=64 * 1024)
-    settings.update(options)
-    return uvicorn.Config(app, **settings)
-
-
-async def serve(config: GatewayConfig | str | Path, broker_url: str | None = None, host: str = "127.0.0.1",
-                port: int = 8000, *, services: Iterable[Service] = ()) -> None:
-    """Run the gateway until SIGINT/SIGTERM: connect to the broker, serve HTTP on ``host:port``."""
-    import interlink
-
-    config = config if isinstance(config, GatewayConfig) else load_config(config)
-    async with interlink.connect(broker_url, name=f"gateway-{config.name}") as bus:
-        gateway = await Gateway(config, bus, services=services).start()
-        import uvicorn
-
-        server = uvicorn.Server(server_config(gateway, host, port))
-        log.info("gateway %s on http://%s:%d (%d routes)", config.name, host, port, len(config.routes))
-        try:
-            await server.serve()
-        finally:
-            await gateway.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m interlink.gateway CONFIG [--broker URL] [--host H] [--port P]``, on uvloop when installed."""
-    parser = argparse.ArgumentParser(prog="interlink-gateway", description="Serve the interlink API gateway.")
-    parser.add_argument("config", help="routes file (YAML)")
-    parser.add_argument("--broker", default=None, help="broker URL (default: $INTERLINK_BROKER)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}")
-        return 2
-    coro = serve(config, args.broker, args.host, args.port)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
-    return 0

@@ -1,4 +1,5 @@
-"""``interlink run examples.taxi.app:app`` runs every service of the taxi application."""
+"""``interlink run examples.taxi.app:app`` runs every service of the taxi application,
+and its gateway (the passenger phone's API) on http://127.0.0.1:8000 (``--http HOST:PORT``)."""
 
 from __future__ import annotations
 

@@ -15,12 +15,15 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import interlink
 from interlink._app import App
 from interlink._embedded import NatsServer
 from interlink.cli._common import OK, USAGE, Commands, broker_url, console, errors
+
+if TYPE_CHECKING:  # the gateway extra may not be installed
+    from interlink.gateway import HttpServer
 
 
 def add(sub: Commands) -> None:
@@ -122,7 +125,7 @@ async def run(args: argparse.Namespace) -> int:
     return OK
 
 
-async def _serve_gateway(app: App, bus: interlink.Bus, address: tuple[str, int]) -> Any:
+async def _serve_gateway(app: App, bus: interlink.Bus, address: tuple[str, int]) -> HttpServer:
     """The App's gateway on the services' bus, serving HTTP on ``address``."""
     try:
         from interlink.gateway import Gateway, HttpServer

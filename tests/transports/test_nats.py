@@ -262,6 +262,27 @@ async def test_same_message_id_is_stored_once(url: str) -> None:
         assert "Nats-Msg-Id" not in got[0].headers and got[0].headers["il-id"] == message.headers["il-id"]
 
 
+@pytest.mark.parametrize("kind", ["broadcast", "live endpoint"])
+async def test_stored_messages_heard_live_carry_no_reply_address(url: str, kind: str) -> None:
+    """A JetStream publish heard on a core subscription has the sender's acknowledgement inbox as its
+    NATS reply subject; a handler's answer sent there would be taken for the stream's (it was, at times)."""
+    subject = unique()
+    got: list[Message] = []
+
+    async def handler(message: Message) -> None:
+        got.append(message)
+
+    async for transport in started(url):
+        if kind == "broadcast":
+            await transport.consume(Binding("subscription", subject, group=None, durable=False), handler)
+            await transport.publish(Message(subject, b"1", {"il-id": unique("id")}))
+        else:
+            await transport.consume(Binding("endpoint", subject, group=None), handler)
+            await transport.send(Message(subject, b"1", {"il-id": unique("id")}))
+        await eventually(lambda: len(got) == 1)
+    assert got[0].reply_to is None
+
+
 async def test_live_publish_reaches_running_groups_and_is_not_stored(url: str) -> None:
     topic = unique()
     svc = Service(unique("svc"))

@@ -372,7 +372,7 @@ class NatsTransport(Transport):
         pattern, group = binding.pattern, binding.group
         inflight, ack_wait = binding.max_inflight, binding.ack_wait
         if binding.kind == "endpoint":
-            await consumer.listen(pattern, group, 0)  # requests
+            await consumer.listen(pattern, group, 0, requests=True)
             if group is None:  # every member hears sends while it runs
                 await consumer.listen(WORK + pattern, None, len(WORK))
                 return
@@ -401,7 +401,10 @@ class _Consumer:
         self._stopped = False
         transport._consumers.add(self)
 
-    async def listen(self, subject: str, group: str | None, strip: int) -> None:
+    async def listen(self, subject: str, group: str | None, strip: int, *, requests: bool = False) -> None:
+        """A core subscription. Only requests are answered to the NATS reply subject: a message stored
+        through JetStream and heard live carries the sender's acknowledgement inbox there, which
+        must never get a handler's reply (the sender would take it for the stream's answer)."""
         pool = self._pool
 
         async def deliver(msg: Msg) -> None:
@@ -410,7 +413,7 @@ class _Consumer:
                 headers = {}
             elif MSG_ID in headers:  # a durable publish heard live: the stream's id is not ours to show
                 del headers[MSG_ID]
-            await pool.put(Message(msg.subject[strip:], msg.data, headers, msg.reply or None))
+            await pool.put(Message(msg.subject[strip:], msg.data, headers, (msg.reply or None) if requests else None))
 
         with broker_errors(self._transport.url, f"subscribe to {subject}"):
             self._subs.append(await self._client.subscribe(subject, group or "", cb=deliver))

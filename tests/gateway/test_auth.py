@@ -60,6 +60,7 @@ auth:
 routes:
   - {{path: /me, request: {p}.whoami, headers: {{x-note: header.x-note}}}}
   - {{path: /admin, request: {p}.whoami, claims: {{role: [admin, partner]}}}}
+  - {{path: "/people/{{person}}/me", request: {p}.whoami, claims: {{sub: "{{person}}", role: [passenger, admin]}}}}
   - {{path: /open, request: {p}.whoami, auth: optional}}
   - {{path: /public, request: {p}.whoami, auth: none}}
   - {{method: POST, path: /later, send: {p}.whoami}}
@@ -117,6 +118,22 @@ async def test_claims_authorize_per_route(memory_url: str, prefix: str) -> None:
         assert (await gw.client.get("/admin", headers=bearer(token({"role": "admin"})))).status_code == 200
         assert (await gw.client.get("/admin", headers={"x-api-key": "pk-123"})).status_code == 200
         assert (await gw.client.get("/admin")).status_code == 401
+
+
+async def test_a_claim_can_be_bound_to_a_path_parameter(memory_url: str, prefix: str) -> None:
+    async with running(config(prefix, HS), memory_url, [whoami(prefix, [])]) as gw:
+        assert (await gw.client.get("/people/p1/me", headers=bearer(token()))).status_code == 200
+        r = await gw.client.get("/people/p2/me", headers=bearer(token()))  # someone else's path
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+        assert (await gw.client.get("/people/p2/me", headers=bearer(token({"sub": "p2"})))).status_code == 200
+        assert (await gw.client.get("/people/p1/me", headers=bearer(token({"role": "driver"})))).status_code == 403
+
+
+def test_a_claim_bound_to_an_unknown_path_parameter_is_a_config_error() -> None:
+    from interlink.gateway import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="names no path parameter"):
+        load_config(data={"routes": [{"path": "/a/{x}", "request": "s.t", "claims": {"sub": "{y}"}}]})
 
 
 async def test_clients_cannot_set_identity_headers(memory_url: str, prefix: str) -> None:

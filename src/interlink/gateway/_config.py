@@ -255,6 +255,11 @@ class Route(_Strict):
 
     def _check_mappings(self) -> None:
         params = self.path_params
+        for claim, wanted in self.claims.items():
+            for value in wanted if isinstance(wanted, list) else [wanted]:
+                name = path_reference(value)
+                if name is not None and name not in params:
+                    raise ConfigError(f"claims.{claim}: {value!r} names no path parameter of {self.path}")
         parts = [p.name for p in self.compose.parts] if self.compose else []
         for field, source in (self.input or {}).items():
             check_source(source, params, [], f"input.{field}")
@@ -265,6 +270,14 @@ class Route(_Strict):
             earlier = parts[:i]
             for field, source in (part.input or {}).items():
                 check_source(source, params, earlier, f"parts.{part.name}.input.{field}")
+
+
+def path_reference(value: Any) -> str | None:
+    """``"{name}"`` in a route's ``claims`` stands for the path parameter ``name``: the caller must hold
+    a claim equal to it (for example ``sub: "{passenger_id}"``: only that passenger)."""
+    if isinstance(value, str) and len(value) > 2 and value[0] == "{" and value[-1] == "}":
+        return value[1:-1]
+    return None
 
 
 class GatewayConfig(_Strict):

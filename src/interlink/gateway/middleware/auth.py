@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -23,7 +24,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlink.gateway._config import Auth as AuthConfig
-from interlink.gateway._config import Jwt
+from interlink.gateway._config import Jwt, path_reference
 from interlink.gateway._http import HTTPError, reject
 from interlink.gateway._inputs import IDENTITY, Identity
 from interlink.gateway._router import Options, options_of
@@ -120,16 +121,22 @@ def _unauthorized(message: str) -> HTTPError:
     return HTTPError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authorized(options: Options, claims: dict[str, Any]) -> bool:
-    """True if ``claims`` carry every claim the route asks for (a list asks for any one of its values)."""
+def authorized(options: Options, claims: dict[str, Any], path: Mapping[str, Any]) -> bool:
+    """True if ``claims`` carry every claim the route asks for (a list asks for any one of its values;
+    ``"{name}"`` asks for the value of the path parameter ``name``)."""
     for name, wanted in options.claims.items():
         have = claims.get(name)
         have_set = set(have.split()) if name in ("scope", "scp") and isinstance(have, str) else (
             set(map(str, have)) if isinstance(have, list) else {str(have)} if have is not None else set())
-        wanted_set = set(map(str, wanted)) if isinstance(wanted, list) else {str(wanted)}
+        wanted_set = {_wanted(value, path) for value in (wanted if isinstance(wanted, list) else [wanted])}
         if not have_set & wanted_set:
             return False
     return True
+
+
+def _wanted(value: Any, path: Mapping[str, Any]) -> str:
+    param = path_reference(value)
+    return str(value) if param is None else str(path.get(param, "\x00"))  # \x00: matches no claim
 
 
 class Authenticate:
@@ -147,7 +154,8 @@ class Authenticate:
             identity = await self.authenticator.identify(Headers(scope=scope), query)
             if identity is None and (options.auth == "required" or options.claims):
                 raise _unauthorized("credentials required")
-            if options.claims and not authorized(options, identity.claims if identity else {}):
+            if options.claims and not authorized(options, identity.claims if identity else {},
+                                                 scope.get("path_params", {})):
                 raise HTTPError(403, "forbidden", "not allowed for this caller")
         except HTTPError as exc:
             await reject(scope, receive, send, exc)

@@ -105,11 +105,10 @@ class MessagingSuite(Suite):
             seen[ctx.instance] += 1
 
         buses = [await connect() for _ in range(3)]
-        for bus in buses:
-            await bus.serve(svc)
+        instances = [(await bus.serve(svc)).id for bus in buses]
         for _ in range(5):
             await buses[0].publish(f"{topic}.tick", None)
-        await eventually(lambda: sum(seen.values()) >= 15)
+        await eventually(lambda: sum(seen.values()) >= 15, state=lambda: (dict(seen), instances))
         assert len(seen) == 3 and set(seen.values()) == {5}
 
     async def test_wildcards(self, connect: Connect) -> None:

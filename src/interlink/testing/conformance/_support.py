@@ -21,12 +21,13 @@ class Point(msgspec.Struct):
     y: int
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until ``check()`` is true; fail the test after ``timeout`` seconds."""
+async def eventually(check: Callable[[], bool], timeout: float = 10.0,
+                     state: Callable[[], object] | None = None) -> None:
+    """Wait until ``check()`` is true; fail the test after ``timeout`` seconds, showing ``state()`` if given."""
     end = time.monotonic() + timeout
     while not check():
         if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
+            raise AssertionError("condition not met in time" + (f"; state: {state()!r}" if state else ""))
         await asyncio.sleep(0.01)
 
 

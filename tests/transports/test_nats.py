@@ -25,7 +25,7 @@ from interlink import Context, Service
 from interlink._embedded import NatsServer, free_port, server_binary
 from interlink.testing import unique
 from interlink.testing.conformance import eventually
-from interlink.transports._nats_support import consumer_name, split_options
+from interlink.transports._nats_support import FastClient, consumer_name, split_options
 from interlink.transports.base import Binding, Message
 from interlink.transports.nats import NatsTransport
 from tests.conftest import NATS_URL, require_broker
@@ -226,6 +226,33 @@ async def test_serving_again_with_other_limits_updates_the_consumer(url: str) ->
         info = await raw.jetstream().consumer_info("interlink_work", consumer_name("endpoint", subject))
         assert info.config.max_ack_pending == 64 * 16 and info.config.ack_wait == 5.0
         assert info.config.inactive_threshold == 900.0  # the URL's ?retention=900
+
+
+async def test_flush_sends_its_ping_after_the_commands_waiting_before_it(url: str) -> None:
+    """nats-py wrote PING ahead of buffered commands, so flush() could return before the server had a
+    new subscription (a broadcast instance then missed the first event published after serve())."""
+    client = FastClient()
+    await client.connect(url)
+    try:
+        wire: list[bytes] = []
+        transport: Any = client._transport
+        write, writelines = transport.write, transport.writelines
+
+        def record(data: bytes) -> None:
+            wire.append(bytes(data))
+            write(data)
+
+        def record_lines(chunks: list[bytes]) -> None:
+            wire.extend(bytes(c) for c in chunks)
+            writelines(chunks)
+
+        transport.write, transport.writelines = record, record_lines
+        await client._send_command(b"SUB interlink.wire.order 9999\r\n")  # waits for the flusher task
+        await client.flush(timeout=5)
+        sent = b"".join(wire)
+        assert b"SUB interlink.wire.order" in sent and sent.index(b"SUB interlink") < sent.index(b"PING")
+    finally:
+        await client.close()
 
 
 def test_retention_option_is_ours_and_the_rest_is_left_for_the_client() -> None:

@@ -68,6 +68,16 @@ class FastClient(Client):
         if self._flush_queue is not None and self._flush_queue.empty():
             await self._flush_pending()
 
+    async def _send_ping(self, future: asyncio.Future[Any] | None = None) -> None:
+        # nats-py writes PING straight to the socket, ahead of commands still waiting in its buffer
+        # for the flusher task (a SUB, say): flush() could then return before the server has the
+        # subscription, and a message published right after would miss it. Write those first.
+        if self._pending_data_size and self._transport is not None:
+            self._transport.writelines(self._pending[:])
+            self._pending = []
+            self._pending_data_size = 0
+        await super()._send_ping(future)
+
     async def _process_headers(self, headers: bytes | None) -> dict[str, str] | None:
         if not headers or headers[8] != 13:  # "NATS/1.0 503": a status line
             return await super()._process_headers(headers)

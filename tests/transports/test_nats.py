@@ -24,7 +24,7 @@ import interlink
 from interlink import Context, Service
 from interlink._embedded import NatsServer, free_port, server_binary
 from interlink.testing import unique
-from interlink.testing.conformance import eventually
+from interlink.testing.conformance import counting_service, eventually
 from interlink.transports._nats_support import FastClient, consumer_name, split_options
 from interlink.transports.base import Binding, Message
 from interlink.transports.nats import NatsTransport
@@ -169,13 +169,7 @@ def test_consumer_names_are_valid_and_distinct() -> None:
 
 
 async def test_sends_before_the_service_ever_started_are_kept(url: str) -> None:
-    svc = Service(unique("svc"))
-    subject = unique()
-    got: list[int] = []
-
-    @svc.endpoint(subject)
-    async def note(n: int) -> None:
-        got.append(n)
+    svc, subject, got = counting_service()
 
     async with interlink.connect(url) as sender:
         for n in range(3):
@@ -186,13 +180,7 @@ async def test_sends_before_the_service_ever_started_are_kept(url: str) -> None:
 
 
 async def test_an_endpoint_queue_kept_under_another_name_is_adopted(url: str) -> None:
-    svc = Service(unique("svc"))
-    subject = unique()
-    got: list[int] = []
-
-    @svc.endpoint(subject)
-    async def note(n: int) -> None:
-        got.append(n)
+    svc, subject, got = counting_service()
 
     async with await nats.connect(url) as raw:
         js = raw.jetstream()
@@ -435,13 +423,7 @@ async def test_request_in_flight_fails_with_connection_lost(own_server: NatsServ
 
 
 async def test_consumers_resume_after_a_reconnect_to_the_same_server(own_server: NatsServer) -> None:
-    svc = Service(unique("svc"))
-    subject = unique()
-    got: list[int] = []
-
-    @svc.endpoint(subject)
-    async def note(n: int) -> None:
-        got.append(n)
+    svc, subject, got = counting_service()
 
     async with interlink.connect(own_server.url) as server, interlink.connect(own_server.url) as client:
         await server.serve(svc)

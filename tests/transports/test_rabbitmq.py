@@ -16,7 +16,7 @@ import pytest
 import interlink
 from interlink import Context, Service
 from interlink.testing import unique
-from interlink.testing.conformance import eventually
+from interlink.testing.conformance import counting_service, eventually
 from interlink.transports._amqp_topology import amqp_pattern, delay_tier, parse_url
 from interlink.transports.base import Binding, Message
 from interlink.transports.rabbitmq import RabbitTransport
@@ -204,13 +204,7 @@ async def test_late_reply_is_dropped_quietly(url: str, transports: list[RabbitTr
 
 async def test_send_waits_for_a_service_that_restarts(url: str) -> None:
     require_broker(RABBIT_URL, "RabbitMQ")
-    svc = Service(unique("svc"))
-    subject = unique()
-    got: list[int] = []
-
-    @svc.endpoint(subject)
-    async def note(n: int) -> None:
-        got.append(n)
+    svc, subject, got = counting_service()
 
     server = await interlink.connect(url).start()
     await server.serve(svc)

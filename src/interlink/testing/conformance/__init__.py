@@ -15,9 +15,17 @@ the tests live by concern in ``_requests``, ``_messaging`` and ``_durability``.
 from interlink.testing.conformance._durability import DurabilitySuite
 from interlink.testing.conformance._messaging import MessagingSuite
 from interlink.testing.conformance._requests import RequestSuite
-from interlink.testing.conformance._support import Connect, Point, dead_letters_of, eventually, eventually_async
+from interlink.testing.conformance._support import (
+    Connect,
+    Point,
+    counting_service,
+    dead_letters_of,
+    eventually,
+    eventually_async,
+)
 
-__all__ = ["Connect", "Point", "TransportConformance", "dead_letters_of", "eventually", "eventually_async"]
+__all__ = ["Connect", "Point", "TransportConformance", "counting_service", "dead_letters_of", "eventually",
+           "eventually_async"]
 
 
 class TransportConformance(RequestSuite, MessagingSuite, DurabilitySuite):

@@ -8,19 +8,20 @@ from typing import Any
 import interlink
 from interlink import Context, Service
 from interlink.testing._names import unique
-from interlink.testing.conformance._support import Connect, Suite, dead_letters_of, eventually, eventually_async
+from interlink.testing.conformance._support import (
+    Connect,
+    Suite,
+    counting_service,
+    dead_letters_of,
+    eventually,
+    eventually_async,
+)
 from interlink.transports.base import Message
 
 
 class DurabilitySuite(Suite):
     async def test_message_for_a_stopped_service_is_kept(self, connect: Connect) -> None:
-        svc = Service(unique("svc"))
-        subject = unique()
-        got: list[int] = []
-
-        @svc.endpoint(subject)
-        async def note(n: int) -> None:
-            got.append(n)
+        svc, subject, got = counting_service()
 
         sender, server = await connect(), await connect()
         self._needs_durable(sender)

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 import interlink
+from interlink.testing._names import unique
 from interlink.transports.base import Message
 
 Connect = Callable[..., Awaitable[interlink.Bus]]
@@ -19,6 +20,19 @@ Connect = Callable[..., Awaitable[interlink.Bus]]
 class Point(msgspec.Struct):
     x: int
     y: int
+
+
+def counting_service() -> tuple[interlink.Service, str, list[int]]:
+    """A service of a fresh name with one endpoint on a fresh subject that keeps the int bodies it gets."""
+    svc = interlink.Service(unique("svc"))
+    subject = unique()
+    got: list[int] = []
+
+    @svc.endpoint(subject)
+    async def note(n: int) -> None:
+        got.append(n)
+
+    return svc, subject, got
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 10.0,

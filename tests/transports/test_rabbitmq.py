@@ -18,7 +18,7 @@ from interlink import Context, Service
 from interlink.testing import unique
 from interlink.testing.conformance import counting_service, eventually
 from interlink.transports._amqp_topology import amqp_pattern, delay_tier, parse_url
-from interlink.transports.base import Binding, Message
+from interlink.transports.base import Binding, Handler, Message
 from interlink.transports.rabbitmq import RabbitTransport
 from tests.conftest import require_broker
 
@@ -37,6 +37,15 @@ async def transports(url: str) -> AsyncIterator[list[RabbitTransport]]:
     yield made
     for transport in made:
         await transport.close()
+
+
+def acking(got: list[bytes]) -> Handler:
+    """A transport handler that keeps each body and acks it."""
+    async def on(message: Message) -> None:
+        got.append(message.body)
+        assert message.receipt is not None
+        await message.receipt.ack()
+    return on
 
 
 async def started(made: list[RabbitTransport], url: str) -> RabbitTransport:
@@ -221,11 +230,7 @@ async def test_send_before_any_member_is_parked(url: str, transports: list[Rabbi
     sender, server = await started(transports, url), await started(transports, url)
     subject = unique()
     got: list[bytes] = []
-
-    async def on(message: Message) -> None:
-        got.append(message.body)
-        assert message.receipt is not None
-        await message.receipt.ack()
+    on = acking(got)
 
     await sender.send(Message(subject, b"early"))
     assert await sender._publisher.flush(5.0) == 0  # type: ignore[union-attr]
@@ -275,11 +280,7 @@ async def test_a_queue_declared_with_other_arguments_is_used_as_it_is(
     classic, quorum = await started(transports, url), await started(transports, url + "&queue_type=quorum")
     subject = unique()
     got: list[bytes] = []
-
-    async def on(message: Message) -> None:
-        got.append(message.body)
-        assert message.receipt is not None
-        await message.receipt.ack()
+    on = acking(got)
 
     binding = Binding("endpoint", subject, group="g", durable=True, name="g")
     await (await classic.consume(binding, on)).stop()
@@ -374,11 +375,7 @@ async def test_durable_publish_returns_once_confirmed_and_senders_share_the_wind
     assert publisher is not None
     subject = unique()
     got: list[bytes] = []
-
-    async def on(message: Message) -> None:
-        got.append(message.body)
-        assert message.receipt is not None
-        await message.receipt.ack()
+    on = acking(got)
 
     await transport.consume(Binding("subscription", subject, group="g", durable=True, name="g",
                                     max_inflight=256), on)
@@ -419,11 +416,7 @@ async def test_a_deleted_queue_is_declared_again(url: str, transports: list[Rabb
     transport = await started(transports, url)
     subject, group = unique(), unique("g")
     got: list[bytes] = []
-
-    async def on(message: Message) -> None:
-        got.append(message.body)
-        assert message.receipt is not None
-        await message.receipt.ack()
+    on = acking(got)
 
     await transport.consume(Binding("subscription", subject, group=group, durable=True, name=group), on)
     async with transport._scratch() as channel:

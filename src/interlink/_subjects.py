@@ -1,4 +1,4 @@
-"""Subject, pattern and name rules (DESIGN section 2).
+"""Subject, pattern and name rules (the channels section of docs/api.md).
 
 Subjects are dot-separated tokens of ``[A-Za-z0-9_-]``, at most 255 characters.
 Patterns add ``*`` (exactly one token) and ``>`` (one or more trailing tokens,

@@ -25,9 +25,9 @@ from interlink import Context, Service
 from interlink._embedded import NatsServer, free_port, server_binary
 from interlink.testing import unique
 from interlink.testing.conformance import counting_service, eventually
-from interlink.transports._nats_support import FastClient, consumer_name, split_options
 from interlink.transports.base import Binding, Message
 from interlink.transports.nats import NatsTransport
+from interlink.transports.nats._support import FastClient, consumer_name, split_options
 from tests.conftest import NATS_URL, require_broker
 
 

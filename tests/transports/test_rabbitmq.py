@@ -17,9 +17,9 @@ import interlink
 from interlink import Context, Service
 from interlink.testing import unique
 from interlink.testing.conformance import counting_service, eventually
-from interlink.transports._amqp_topology import amqp_pattern, delay_tier, parse_url
 from interlink.transports.base import Binding, Handler, Message
 from interlink.transports.rabbitmq import RabbitTransport
+from interlink.transports.rabbitmq._topology import amqp_pattern, delay_tier, parse_url
 from tests.conftest import require_broker
 
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"

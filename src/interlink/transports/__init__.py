@@ -1,4 +1,4 @@
-"""Transports: one module per broker behind the interface in :mod:`interlink.transports.base`."""
+"""Transports: one package per broker behind the interface in :mod:`interlink.transports.base`."""
 
 from interlink.transports.base import Binding, Message, Receipt, Subscription, Transport
 

@@ -8,7 +8,8 @@
 
 Each test builds its services with :func:`unique` names, so suites can share a
 long-lived broker. Tests that need durability are skipped, with the reason, on
-transports whose ``durable`` flag is False. The contract is DESIGN sections 1-4;
+transports whose ``durable`` flag is False. The contract is the public API of docs/api.md
+(styles, channels, delivery, errors);
 the tests live by concern in ``_requests``, ``_messaging`` and ``_durability``.
 """
 
@@ -29,4 +30,4 @@ __all__ = ["Connect", "Point", "TransportConformance", "counting_service", "dead
 
 
 class TransportConformance(RequestSuite, MessagingSuite, DurabilitySuite):
-    """The contract of DESIGN sections 1-4, run against one broker URL (the ``broker_url`` fixture)."""
+    """The public contract (styles, channels, delivery, errors), run against the ``broker_url`` fixture."""

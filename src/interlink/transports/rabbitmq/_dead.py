@@ -15,8 +15,8 @@ from typing import Any
 import aiormq
 from pamqp.commands import Basic
 
-from interlink.transports._amqp_consumer import to_message
 from interlink.transports.base import Message
+from interlink.transports.rabbitmq._consumer import to_message
 
 
 async def browse(channel: aiormq.abc.AbstractChannel, queue: str, arguments: dict[str, Any],

@@ -1,4 +1,4 @@
-"""A script written only against DESIGN.md (sections 1-5) runs unchanged."""
+"""A script written only against the public contract (README and docs/api.md) runs unchanged."""
 
 from __future__ import annotations
 

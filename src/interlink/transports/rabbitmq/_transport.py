@@ -3,9 +3,9 @@
     bus = interlink.connect("amqp://guest:guest@127.0.0.1:5672/?queue_type=quorum")
 
 The topology (exchanges, queues, arguments, URL options) is described in
-:mod:`interlink.transports._amqp_topology`; consuming in
-:mod:`interlink.transports._amqp_consumer`; confirmed publishing in
-:mod:`interlink.transports._amqp_publisher`. In short:
+:mod:`interlink.transports.rabbitmq._topology`; consuming in
+:mod:`interlink.transports.rabbitmq._consumer`; confirmed publishing in
+:mod:`interlink.transports.rabbitmq._publisher`. In short:
 
 - ``request``: published on a confirm channel to the endpoint's live queue with
   ``mandatory=True`` and ``reply_to=amq.rabbitmq.reply-to`` (direct reply-to,
@@ -22,7 +22,7 @@ The topology (exchanges, queues, arguments, URL options) is described in
   nearest tier, which dead-letters it back to the source queue after the tier's
   TTL; only then is the original acked.
 - dead letters: a durable classic queue, browsed without loss
-  (:mod:`interlink.transports._amqp_dead`).
+  (:mod:`interlink.transports.rabbitmq._dead`).
 - consuming: one channel per binding; a durable binding has two consumers (its
   stored queue and its live queue), each with a prefetch of ``binding.max_inflight``,
   and one semaphore per binding keeps the handlers running at once within
@@ -58,11 +58,11 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
-from interlink.transports import _amqp_dead
-from interlink.transports._amqp_consumer import Consumer, RawConsumer, to_message, underlay
-from interlink.transports._amqp_publisher import Publisher
-from interlink.transports._amqp_topology import ATTEMPT, SUBJECT, Names, delay_tier, parse_url
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
+from interlink.transports.rabbitmq import _dead as dead_letters
+from interlink.transports.rabbitmq._consumer import Consumer, RawConsumer, to_message, underlay
+from interlink.transports.rabbitmq._publisher import Publisher
+from interlink.transports.rabbitmq._topology import ATTEMPT, SUBJECT, Names, delay_tier, parse_url
 
 log = logging.getLogger("interlink")
 
@@ -384,7 +384,7 @@ class RabbitTransport(Transport):
         self._started()
         try:
             async with self._scratch() as channel:
-                return await _amqp_dead.browse(channel, self.names.dead, self.names.dead_arguments(), limit)
+                return await dead_letters.browse(channel, self.names.dead, self.names.dead_arguments(), limit)
         except _AMQP_ERRORS as exc:
             raise translate(exc, self.options.shown, "list dead letters") from None
 
@@ -392,7 +392,7 @@ class RabbitTransport(Transport):
         self._started()
         try:
             async with self._scratch() as channel:
-                return await _amqp_dead.remove(channel, self.names.dead, self.names.dead_arguments(), message_ids)
+                return await dead_letters.remove(channel, self.names.dead, self.names.dead_arguments(), message_ids)
         except _AMQP_ERRORS as exc:
             raise translate(exc, self.options.shown, "remove dead letters") from None
 

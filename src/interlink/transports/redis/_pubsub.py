@@ -16,7 +16,7 @@ from collections.abc import Callable
 import redis.asyncio.connection as rconn
 import redis.exceptions as rexc
 
-from interlink.transports._redis_conn import Options, broker_error, close_connection, open_connection, stop_task
+from interlink.transports.redis._conn import Options, broker_error, close_connection, open_connection, stop_task
 
 log = logging.getLogger("interlink.redis")
 

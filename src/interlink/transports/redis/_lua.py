@@ -8,7 +8,7 @@ a primary with replicas), not Redis Cluster.
 
 from __future__ import annotations
 
-from interlink.transports._redis_conn import Script
+from interlink.transports.redis._conn import Script
 
 _NOW = """
 local t = redis.call('TIME')

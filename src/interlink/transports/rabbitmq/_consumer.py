@@ -31,8 +31,8 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustQueue
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from interlink.transports._amqp_topology import ATTEMPT, SUBJECT, TRANSPORT_HEADERS, QueuePlan
 from interlink.transports.base import Binding, Handler, Message
+from interlink.transports.rabbitmq._topology import ATTEMPT, SUBJECT, TRANSPORT_HEADERS, QueuePlan
 
 log = logging.getLogger("interlink")
 

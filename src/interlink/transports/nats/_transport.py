@@ -21,7 +21,7 @@ Names starting with ``_`` are reserved for the framework, so no user subject is
 captured by a stream and a request can never be answered by a JetStream
 acknowledgement. Streams, consumers and their limits (7 days and 1 GiB for
 stored messages, 14 days for dead letters, consumers removed after 3 days
-without a member) are described in :mod:`interlink.transports._nats_jetstream`.
+without a member) are described in :mod:`interlink.transports.nats._jetstream`.
 
 URL option: ``?retention=SECONDS`` (on any of the comma-separated URLs), how
 long a durable consumer outlives its last member; default 3 days.
@@ -43,7 +43,8 @@ import json
 from typing import TYPE_CHECKING
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
-from interlink.transports._nats_jetstream import (
+from interlink.transports.base import Binding, Handler, Message, Transport
+from interlink.transports.nats._jetstream import (
     CONSUMER_IDLE,
     EVENTS_STREAM,
     WORK_STREAM,
@@ -51,7 +52,7 @@ from interlink.transports._nats_jetstream import (
     PullConsumer,
     consumer_config,
 )
-from interlink.transports._nats_support import (
+from interlink.transports.nats._support import (
     ANY_EVENT,
     DEAD,
     EVENT,
@@ -71,7 +72,6 @@ from interlink.transports._nats_support import (
     split_options,
     translate,
 )
-from interlink.transports.base import Binding, Handler, Message, Transport
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg

@@ -46,7 +46,8 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError
 
 from interlink._errors import BrokerError, InterlinkError, NoResponders
-from interlink.transports._nats_support import (
+from interlink.transports.base import Message
+from interlink.transports.nats._support import (
     DEAD,
     MSG_ID,
     PENDING,
@@ -61,7 +62,6 @@ from interlink.transports._nats_support import (
     log,
     safe_url,
 )
-from interlink.transports.base import Message
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

@@ -25,8 +25,9 @@ import msgspec
 import redis.asyncio.connection as rconn
 import redis.exceptions as rexc
 
-from interlink.transports import _redis_lua as lua
-from interlink.transports._redis_conn import (
+from interlink.transports.base import Binding, Handler, Message
+from interlink.transports.redis import _lua as lua
+from interlink.transports.redis._conn import (
     COMMAND_TIMEOUT,
     Link,
     Options,
@@ -36,7 +37,6 @@ from interlink.transports._redis_conn import (
     pack,
     stop_task,
 )
-from interlink.transports.base import Binding, Handler, Message
 
 log = logging.getLogger("interlink.redis")
 

@@ -97,12 +97,12 @@ import msgspec
 import redis.exceptions as rexc
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
-from interlink.transports import _redis_lua as lua
-from interlink.transports._redis_conn import Link, Options, broker_error, stop_task
-from interlink.transports._redis_members import Keys, Member
-from interlink.transports._redis_pubsub import PubSub
-from interlink.transports._redis_streams import LIVE, decode_message, decode_reply, encode
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
+from interlink.transports.redis import _lua as lua
+from interlink.transports.redis._conn import Link, Options, broker_error, stop_task
+from interlink.transports.redis._members import Keys, Member
+from interlink.transports.redis._pubsub import PubSub
+from interlink.transports.redis._streams import LIVE, decode_message, decode_reply, encode
 
 log = logging.getLogger("interlink.redis")
 

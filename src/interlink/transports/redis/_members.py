@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from interlink._subjects import matches
-from interlink.transports import _redis_lua as lua
-from interlink.transports._redis_pubsub import PubSub
-from interlink.transports._redis_streams import LIVE, GroupReader, RequestReader, Runner, decode_message
 from interlink.transports.base import Binding, Handler, Message
+from interlink.transports.redis import _lua as lua
+from interlink.transports.redis._pubsub import PubSub
+from interlink.transports.redis._streams import LIVE, GroupReader, RequestReader, Runner, decode_message
 
 if TYPE_CHECKING:
-    from interlink.transports.redis import RedisTransport
+    from interlink.transports.redis._transport import RedisTransport
 
 log = logging.getLogger("interlink.redis")
 

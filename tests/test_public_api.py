@@ -5,6 +5,7 @@ EXPECTED = {
     "MemoryTransport", "NoResponders", "Overloaded", "RemoteError", "Reply", "RequestTimeout", "Service",
     "ServiceError", "SubjectError", "ValidationError", "connect",
     "Breaker", "Bulkhead", "CircuitBreaker", "CircuitOpen", "Policies", "Policy", "Retry",
+    "KillSwitch", "RetryPolicy", "RetryRule", "no_retry", "retry_on",
 }
 
 

@@ -31,7 +31,9 @@ from interlink._errors import (
     SubjectError,
     ValidationError,
 )
+from interlink._killswitch import KillSwitch
 from interlink._resilience import Breaker, Bulkhead, CircuitBreaker, Policies, Policy, Retry
+from interlink._retry import RetryPolicy, RetryRule, no_retry, retry_on
 from interlink._service import Delivery, Service
 from interlink.transports.memory import MemoryTransport
 
@@ -50,6 +52,7 @@ __all__ = [
     "Delivery",
     "Instance",
     "InterlinkError",
+    "KillSwitch",
     "MemoryTransport",
     "NoResponders",
     "Overloaded",
@@ -59,9 +62,13 @@ __all__ = [
     "Reply",
     "RequestTimeout",
     "Retry",
+    "RetryPolicy",
+    "RetryRule",
     "Service",
     "ServiceError",
     "SubjectError",
     "ValidationError",
     "connect",
+    "no_retry",
+    "retry_on",
 ]

@@ -19,6 +19,7 @@ from interlink._codec import Codec
 from interlink._context import Context, Reply
 from interlink._dispatch import Dispatcher
 from interlink._errors import RemoteError, RequestTimeout, ValidationError
+from interlink._killswitch import Switch, switched
 from interlink._resilience import Policies, Policy, guarded_request
 from interlink._service import Service
 from interlink._subjects import check_subject
@@ -37,6 +38,8 @@ class Instance:
         self.service = service
         self.id = instance_id
         self._subscriptions = subscriptions
+        #: The kill switches of its handlers that have one (see interlink._killswitch).
+        self.switches: list[Switch] = []
 
     async def stop(self) -> None:
         """Stop taking messages; those in flight finish (unsettled ones go back to the broker)."""
@@ -107,6 +110,10 @@ class Bus:
 
     # -- serving -----------------------------------------------------------
 
+    def kill_switches(self) -> list[dict[str, object]]:
+        """The kill switches of every instance served here: service, subject, state, pauses, resumes."""
+        return [switch.status() for instance in self.instances for switch in instance.switches]
+
     async def serve(self, service: Service) -> Instance:
         """Start one instance of ``service``; returns once its subscriptions are live."""
         await self.start()
@@ -123,7 +130,10 @@ class Bus:
                     max_inflight=d.max_concurrency, ack_wait=d.ack_wait,
                 )
                 dispatcher = Dispatcher(self, service.name, instance_id, spec)
-                subscriptions.append(await self.transport.consume(binding, dispatcher))
+                if d.kill_switch is None:
+                    subscriptions.append(await self.transport.consume(binding, dispatcher))
+                else:
+                    subscriptions.append(await switched(self.transport, binding, dispatcher, d.kill_switch, instance))
         except BaseException:
             await instance.stop()
             raise

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from interlink import _headers as h
 from interlink._context import Context
 from interlink._errors import RemoteError, ServiceError, ValidationError
+from interlink._killswitch import Switch
+from interlink._ordering import KeyedTurns, key_getter
+from interlink._retry import RetryRule
 from interlink._service import HandlerSpec
 from interlink.transports.base import Message, Receipt
 
@@ -37,6 +40,11 @@ class Dispatcher:
         self.instance = instance
         self.spec = spec
         self.seen: OrderedDict[str, None] | None = OrderedDict() if spec.delivery.idempotent else None
+        self.retry = spec.delivery.retry
+        self.switch: Switch | None = None  # set by Bus.serve for a handler with a kill switch
+        order_by = spec.delivery.order_by
+        self.key_of = key_getter(order_by) if order_by is not None else None
+        self.turns = KeyedTurns()
 
     async def __call__(self, message: Message) -> None:
         receipt = message.receipt
@@ -57,21 +65,46 @@ class Dispatcher:
         except ValidationError as exc:
             await self._rejected(message, receipt, exc)
             return
+        if self.key_of is None:
+            await self._handle(message, body)
+            return
+        try:
+            key = self.key_of(body)
+        except Exception as exc:  # the user's key function: the body does not fit it
+            await self._rejected(message, receipt, ValidationError(f"order_by key: {type(exc).__name__}: {exc}"))
+            return
+        turn = self.turns.take(key)  # taken before any await: the order of delivery
+        try:
+            await self.turns.wait(turn)
+            await self._handle(message, body)
+        finally:
+            self.turns.release(key, turn)
+
+    async def _handle(self, message: Message, body: Any) -> None:
+        receipt = message.receipt
+        headers = message.headers
+        message_id = headers.get(h.MESSAGE_ID, "")
         ctx = Context(self.bus, self.service, self.instance, message.subject, headers, message.attempt)
         keepalive = _KeepAlive(self.bus, receipt, self.spec.delivery.ack_wait / 2) if receipt is not None else None
         try:
-            result = await self._run(body, ctx)
+            result = await (self._run(body, ctx) if self.retry is None or message.reply_to is not None
+                            else self._run_retrying(body, ctx))
         except ServiceError as exc:
             self._forget(message_id)
             await self._failed(message, receipt, RemoteError(exc.code, exc.message, self.service, exc.details),
-                               retry=False)
+                               retry=False, rule=self.retry.rule_for(exc) if self.retry else None)
         except Exception as exc:
             self._forget(message_id)
+            if self.switch is not None:
+                self.switch.record(True)
             log.exception("%s: handler %s failed on %s (attempt %d)", self.service, self.spec.name,
                           message.subject, message.attempt)
             await self._failed(message, receipt, RemoteError("internal", "internal error", self.service), retry=True,
-                               reason=f"{type(exc).__name__}: {exc}")
+                               reason=f"{type(exc).__name__}: {exc}",
+                               rule=self.retry.rule_for(exc) if self.retry else None)
         else:
+            if self.switch is not None:
+                self.switch.record(False)
             await self._answer(message, result)
             if receipt is not None:
                 await receipt.ack()
@@ -87,6 +120,20 @@ class Dispatcher:
             return await spec.func(body, ctx)
         args = (body,) if spec.ctx_param is None else (body, ctx)
         return await asyncio.to_thread(spec.func, *args)
+
+    async def _run_retrying(self, body: Any, ctx: Context) -> Any:
+        """The handler, run again at once as often as the retry rule for its error allows."""
+        immediate = 0
+        while True:
+            try:
+                return await self._run(body, ctx)
+            except Exception as exc:
+                rule = self.retry.rule_for(exc) if self.retry is not None else None
+                if rule is None or immediate >= rule.immediate:
+                    raise
+                immediate += 1
+                log.warning("%s: handler %s failed on %s (%s: %s); immediate retry %d of %d", self.service,
+                            self.spec.name, ctx.subject, type(exc).__name__, exc, immediate, rule.immediate)
 
     def _forget(self, message_id: str) -> None:
         if self.seen is not None:
@@ -145,7 +192,7 @@ class Dispatcher:
         await self._failed(message, receipt, error, retry=False, reason=str(exc))
 
     async def _failed(self, message: Message, receipt: Receipt | None, error: RemoteError, *, retry: bool,
-                      reason: str | None = None) -> None:
+                      reason: str | None = None, rule: RetryRule | None = None) -> None:
         headers = message.headers
         if message.reply_to is not None:  # a request: the caller gets the error, no retry
             await self.bus.transport.reply(message.reply_to, self._reply_message(message, None, error))
@@ -154,8 +201,11 @@ class Dispatcher:
             if h.INBOX in headers:
                 await self.bus.transport.reply(headers[h.INBOX], self._reply_message(message, None, error))
             return
-        attempts = self.spec.delivery.max_attempts
-        if retry and message.attempt < attempts:
+        if rule is not None:  # the handler's retry policy decides
+            if message.attempt <= rule.delayed:
+                await receipt.nack(rule.delay(message.attempt))
+                return
+        elif retry and message.attempt < self.spec.delivery.max_attempts:
             await receipt.nack(self._backoff(message.attempt))
             return
         if not retry and h.REPLY_TO in headers:

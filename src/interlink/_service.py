@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, get_type_hints
 
+from interlink._killswitch import KillSwitch
+from interlink._ordering import KeyOf, key_getter
+from interlink._retry import RetryPolicy
 from interlink._subjects import check_name, check_pattern, check_subject
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,6 +37,9 @@ class Delivery:
     durable:         at-least-once (stored while the service is down) where the transport can.
     idempotent:      drop redeliveries of a message id already handled by this instance.
     ack_wait:        seconds without progress before the broker redelivers.
+    retry:           a RetryPolicy choosing retries by error (None: the service's, else the settings above).
+    kill_switch:     a KillSwitch pausing consumption while the handler keeps failing (None: never paused).
+    order_by:        a body field name (or ``body -> key`` function): same key one at a time, in order.
     """
 
     max_concurrency: int = 64
@@ -43,6 +49,9 @@ class Delivery:
     durable: bool = True
     idempotent: bool = False
     ack_wait: float = 30.0
+    retry: RetryPolicy | None = None
+    kill_switch: KillSwitch | None = None
+    order_by: KeyOf | None = None
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -53,6 +62,12 @@ class Delivery:
             raise ValueError("backoff must not be negative")
         if self.ack_wait <= 0:
             raise ValueError("ack_wait must be positive")
+        if self.retry is not None and not isinstance(self.retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        if self.kill_switch is not None and not isinstance(self.kill_switch, KillSwitch):
+            raise TypeError("kill_switch must be a KillSwitch")
+        if self.order_by is not None:
+            key_getter(self.order_by)  # raises TypeError for a bad one, here rather than at the first message
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +90,15 @@ class Service:
     """A named group of handlers; every bus that serves it runs one instance.
 
     The name is the queue group of its instances and must be a valid subject token.
+    ``retry`` is the RetryPolicy of every handler that names none of its own.
     """
 
-    def __init__(self, name: str, version: str = "0.0.0") -> None:
+    def __init__(self, name: str, version: str = "0.0.0", *, retry: RetryPolicy | None = None) -> None:
         self.name = check_name(name)
         self.version = version
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        self.retry = retry
         self.handlers: list[HandlerSpec] = []
 
     def __repr__(self) -> str:
@@ -110,6 +129,9 @@ class Service:
                  delivery: Delivery) -> Callable[[F], F]:
         if kind == "endpoint" and any(h.kind == "endpoint" and h.subject == subject for h in self.handlers):
             raise ValueError(f"{self.name}: endpoint {subject!r} is declared twice")
+
+        if delivery.retry is None and self.retry is not None:
+            delivery = Delivery(**{**_fields(delivery), "retry": self.retry})
 
         def register(func: F) -> F:
             body_type, ctx_param = _signature(func)

@@ -8,8 +8,6 @@ restart or misconfigure a server run a nats-server of their own.
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,13 +20,14 @@ from nats.js.api import ConsumerConfig
 
 import interlink
 from interlink import Context, Service
-from interlink._embedded import NatsServer, free_port, server_binary
+from interlink._embedded import NatsServer, free_port
 from interlink.testing import unique
 from interlink.testing.conformance import counting_service, eventually
 from interlink.transports.base import Binding, Message
 from interlink.transports.nats import NatsTransport
-from interlink.transports.nats._support import FastClient, consumer_name, split_options
+from interlink.transports.nats._support import FastClient, consumer_name
 from tests.conftest import NATS_URL, require_broker
+from tests.transports.nats_servers import ConfiguredServer
 
 
 @pytest.fixture
@@ -41,30 +40,6 @@ def own_server() -> Iterator[NatsServer]:
     server = NatsServer().start()
     yield server
     server.cleanup()
-
-
-class ConfiguredServer:
-    """A nats-server of the test's own, from a config file."""
-
-    def __init__(self, tmp: Path, config: str) -> None:
-        self.port = free_port()
-        path = tmp / f"server-{self.port}.conf"
-        path.write_text(f'port: {self.port}\nhost: "127.0.0.1"\n{config}\n')
-        self.proc = subprocess.Popen([server_binary(), "-c", str(path)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 5
-        while time.monotonic() < end:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"nats-server did not listen on {self.port}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
 
 
 @pytest.fixture
@@ -241,18 +216,6 @@ async def test_flush_sends_its_ping_after_the_commands_waiting_before_it(url: st
         assert b"SUB interlink.wire.order" in sent and sent.index(b"SUB interlink") < sent.index(b"PING")
     finally:
         await client.close()
-
-
-def test_retention_option_is_ours_and_the_rest_is_left_for_the_client() -> None:
-    servers, retention = split_options("nats://a:4222?retention=60&foo=1,nats://b:4222", 259_200.0)
-    assert servers == "nats://a:4222?foo=1,nats://b:4222" and retention == 60.0
-    assert split_options("nats://a:4222", 259_200.0) == ("nats://a:4222", 259_200.0)
-
-
-@pytest.mark.parametrize("value", ["0", "-5", "soon"])
-def test_bad_retention_is_refused_at_construction(value: str) -> None:
-    with pytest.raises(interlink.BrokerError, match="retention"):
-        NatsTransport(f"nats://u:secret@127.0.0.1:4222?retention={value}")
 
 
 async def test_same_message_id_is_stored_once(url: str) -> None:

@@ -15,7 +15,7 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import nats.errors
 import nats.js.errors
@@ -91,32 +91,6 @@ class FastClient(Client):
             if sep:
                 out[key.strip()] = value.strip()
         return out or None
-
-
-def split_options(url: str, default_retention: float) -> tuple[str, float]:
-    """The server URLs without interlink's own query option, and that option.
-
-    ``retention`` (seconds a durable consumer outlives its last member) may
-    stand on any of the comma-separated URLs; other query parameters are left
-    for nats-py. A bad value is a BrokerError naming the URL.
-    """
-    retention = default_retention
-    servers = []
-    for one in url.split(","):
-        parts = urlsplit(one.strip())
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        for key, value in query:
-            if key == "retention":
-                try:
-                    retention = float(value)
-                except ValueError:
-                    retention = -1.0
-                if retention <= 0:
-                    raise BrokerError(f"{safe_url(one.strip())}: retention={value!r} must be a positive number "
-                                      "of seconds")
-        rest = [(k, v) for k, v in query if k != "retention"]
-        servers.append(urlunsplit(parts._replace(query=urlencode(rest))))
-    return ",".join(servers), retention
 
 
 def safe_url(url: str) -> str:

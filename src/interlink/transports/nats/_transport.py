@@ -23,8 +23,9 @@ acknowledgement. Streams, consumers and their limits (7 days and 1 GiB for
 stored messages, 14 days for dead letters, consumers removed after 3 days
 without a member) are described in :mod:`interlink.transports.nats._jetstream`.
 
-URL option: ``?retention=SECONDS`` (on any of the comma-separated URLs), how
-long a durable consumer outlives its last member; default 3 days.
+URL options (retention, replicas, stream limits and storage, TLS files,
+``.creds``, NKey seed) are listed in :mod:`interlink.transports.nats._options`;
+``tls=`` takes an ``ssl.SSLContext`` instead of the TLS file options.
 
 JetStream publishes carry ``Nats-Msg-Id`` = the ``il-id`` header, so a resend
 within 2 minutes is stored once; a publish interrupted by a lost connection is
@@ -40,18 +41,19 @@ import asyncio
 import contextlib
 import itertools
 import json
+import ssl
 from typing import TYPE_CHECKING
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
 from interlink.transports.base import Binding, Handler, Message, Transport
 from interlink.transports.nats._jetstream import (
-    CONSUMER_IDLE,
     EVENTS_STREAM,
     WORK_STREAM,
     JetStream,
     PullConsumer,
     consumer_config,
 )
+from interlink.transports.nats._options import parse as parse_options
 from interlink.transports.nats._support import (
     ANY_EVENT,
     DEAD,
@@ -69,7 +71,6 @@ from interlink.transports.nats._support import (
     drain,
     log,
     safe_url,
-    split_options,
     translate,
 )
 
@@ -97,8 +98,9 @@ class NatsTransport(Transport):
 
     durable = True
 
-    def __init__(self, url: str) -> None:
-        self.url, self.retention = split_options(url, CONSUMER_IDLE)
+    def __init__(self, url: str, *, tls: ssl.SSLContext | None = None) -> None:
+        self.options = parse_options(url, tls)
+        self.url, self.retention = self.options.url, self.options.retention
         self._client: FastClient | None = None
         self._js: JetStream | None = None
         self._pending: dict[str, asyncio.Future[Msg | None]] = {}
@@ -142,7 +144,7 @@ class NatsTransport(Transport):
             [u.strip() for u in self.url.split(",")], name="interlink", error_cb=self._on_error,
             disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
             max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, ping_interval=10,
-            max_outstanding_pings=3))
+            max_outstanding_pings=3, **self.options.connect_options()))
         try:
             await asyncio.wait({connecting, failed}, timeout=CONNECT_WAIT, return_when=asyncio.FIRST_COMPLETED)
         finally:

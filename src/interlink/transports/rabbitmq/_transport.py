@@ -45,6 +45,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from functools import partial
@@ -109,7 +110,10 @@ class RabbitTransport(Transport):
     durable = True
     max_payload = 16 * 1024 * 1024
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, tls: ssl.SSLContext | None = None) -> None:
+        if tls is not None:  # the connection takes it once TLS is wired for this broker
+            raise ValueError(f"tls= is not supported by {url.split(':', 1)[0]}:// yet")
+        self.tls = tls
         self.options = parse_url(url)
         self.names = Names(self.options)
         self._connection: AbstractRobustConnection | None = None

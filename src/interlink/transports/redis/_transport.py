@@ -89,6 +89,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 import time
 import uuid
 from typing import Any
@@ -123,7 +124,10 @@ class RedisTransport(Transport):
     durable = True
     max_payload = 8 * 1024 * 1024
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, tls: ssl.SSLContext | None = None) -> None:
+        if tls is not None:  # the connection takes it once TLS is wired for this broker
+            raise ValueError(f"tls= is not supported by {url.split(':', 1)[0]}:// yet")
+        self.tls = tls
         self.options = Options.parse(url)
         self.url = self.options.url
         self.id = uuid.uuid4().hex[:12]

@@ -17,6 +17,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from interlink._embedded import free_port, server_binary
 
+USER_SEED = "SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU"  # the example user seed of the NATS docs
+
 
 class ConfiguredServer:
     """A nats-server of the test's own, from a config file."""

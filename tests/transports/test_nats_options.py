@@ -12,7 +12,7 @@ from nats.js.api import StorageType
 import interlink
 from interlink.transports.nats import NatsTransport
 from interlink.transports.nats._options import parse
-from tests.transports.nats_servers import make_certificates
+from tests.transports.nats_servers import USER_SEED, make_certificates
 
 
 def test_options_are_ours_on_any_url_and_leave_the_servers_clean() -> None:
@@ -51,7 +51,7 @@ def test_bad_options_are_refused_at_connect_naming_the_option(query: str, named:
 def test_malformed_creds_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "user.creds"
     path.write_text("-----BEGIN NATS USER JWT-----\nnot-a-jwt\n------END NATS USER JWT------\n")
-    with pytest.raises(interlink.BrokerError, match="creds=.*no '-----BEGIN NATS USER JWT-----'"):
+    with pytest.raises(interlink.BrokerError, match=r"creds=.*no '-----BEGIN NATS USER JWT-----'"):
         NatsTransport(f"nats://127.0.0.1:4222?creds={path}")
     path.write_text("-----BEGIN NATS USER JWT-----\naaa.bbb.ccc\n------END NATS USER JWT------\n")
     with pytest.raises(interlink.BrokerError, match="no '-----BEGIN USER NKEY SEED-----'"):
@@ -66,9 +66,9 @@ def test_malformed_creds_are_refused(tmp_path: Path) -> None:
 def test_nkey_file_must_hold_a_user_seed(tmp_path: Path) -> None:
     path = tmp_path / "user.nk"
     path.write_text("UABC")  # a public key, not a seed
-    with pytest.raises(interlink.BrokerError, match="nkey=.*NKey user seed"):
+    with pytest.raises(interlink.BrokerError, match=r"nkey=.*NKey user seed"):
         NatsTransport(f"nats://127.0.0.1:4222?nkey={path}")
-    seed = nkeys.from_seed(b"SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU")  # the example user seed of the NATS docs
+    seed = nkeys.from_seed(USER_SEED.encode())
     path.write_text(seed.seed.decode() + "\n")
     assert NatsTransport(f"nats://127.0.0.1:4222?nkey={path}").options.nkey == str(path)
 

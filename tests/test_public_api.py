@@ -1,7 +1,8 @@
 import interlink
 
 EXPECTED = {
-    "App", "BrokerError", "Bus", "ConnectionLost", "Context", "Delivery", "Instance", "InterlinkError",
+    "App", "BrokerError", "Bus", "ConnectionLost", "Context", "DeadLetter",
+    "DeadLetterNotFound", "DeadLetters", "Delivery", "Instance", "InterlinkError",
     "MemoryTransport", "NoResponders", "Overloaded", "RemoteError", "Reply", "RequestTimeout", "Service",
     "ServiceError", "SubjectError", "ValidationError", "connect",
     "Breaker", "Bulkhead", "CircuitBreaker", "CircuitOpen", "Policies", "Policy", "Retry",
@@ -18,5 +19,5 @@ def test_all_lists_exactly_the_public_names() -> None:
 
 def test_every_error_is_an_interlink_error() -> None:
     for name in ("RequestTimeout", "NoResponders", "RemoteError", "ValidationError", "SubjectError",
-                 "ServiceError", "BrokerError", "ConnectionLost", "Overloaded"):
+                 "ServiceError", "BrokerError", "ConnectionLost", "Overloaded", "DeadLetterNotFound"):
         assert issubclass(getattr(interlink, name), interlink.InterlinkError)

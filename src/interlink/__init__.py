@@ -18,10 +18,12 @@ from interlink._app import App
 from interlink._bus import Bus, Instance
 from interlink._connect import connect
 from interlink._context import Context, Reply
+from interlink._dead import DeadLetter, DeadLetters
 from interlink._errors import (
     BrokerError,
     CircuitOpen,
     ConnectionLost,
+    DeadLetterNotFound,
     InterlinkError,
     NoResponders,
     Overloaded,
@@ -49,6 +51,9 @@ __all__ = [
     "CircuitOpen",
     "ConnectionLost",
     "Context",
+    "DeadLetter",
+    "DeadLetterNotFound",
+    "DeadLetters",
     "Delivery",
     "Instance",
     "InterlinkError",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from interlink import _headers as h
 from interlink._codec import Codec
 from interlink._context import Context, Reply
+from interlink._dead import DeadLetters
 from interlink._dispatch import Dispatcher
 from interlink._errors import RemoteError, RequestTimeout, ValidationError
 from interlink._killswitch import Switch, switched
@@ -62,6 +63,8 @@ class Bus:
         self.instances: list[Instance] = []
         #: Retries, breakers, bulkheads and fallbacks per target (see interlink._resilience); None: none.
         self.policies: Policies | None = None
+        #: The broker's dead letters: list, get, replay, purge (see interlink._dead).
+        self.dead_letters = DeadLetters(self)
         self._on_close = on_close
         self._inbox: str | None = None
         self._gathers: dict[str, asyncio.Queue[Message]] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,12 @@ class Dispatcher:
             self._forget(message_id)
             await self._failed(message, receipt, RemoteError(exc.code, exc.message, self.service, exc.details),
                                retry=False, rule=self.retry.rule_for(exc) if self.retry else None)
+        except RemoteError as exc:  # a nested call failed: answer with its code, not as a crash of ours
+            self._forget(message_id)
+            log.warning("%s: handler %s on %s answered %s: %s (from %s)", self.service, self.spec.name,
+                        message.subject, exc.code, exc.message, " -> ".join(exc.path) or "?")
+            await self._failed(message, receipt, exc.crossed(self.service), retry=exc.code == "internal",
+                               rule=self.retry.rule_for(exc) if self.retry else None)
         except Exception as exc:
             self._forget(message_id)
             if self.switch is not None:
@@ -213,7 +220,7 @@ class Dispatcher:
             reply.subject = headers[h.REPLY_TO]
             await self.bus.transport.send(reply)
         else:
-            await self.dead_letter(message, reason or f"{error.code}: {error.message}")
+            await self.dead_letter(message, reason or f"{error.code}: {error.message}", error)
         await receipt.ack()
 
     def _backoff(self, attempt: int) -> float:
@@ -221,8 +228,13 @@ class Dispatcher:
         delay: float = min(d.max_backoff, d.backoff * 2.0 ** (attempt - 1))
         return delay * random.uniform(0.5, 1.0)
 
-    async def dead_letter(self, message: Message, reason: str) -> None:
+    async def dead_letter(self, message: Message, reason: str, error: RemoteError | None = None) -> None:
         headers = dict(message.headers)
+        headers[h.DEAD_AT] = f"{time.time():.3f}"
+        if error is not None:
+            headers[h.DEAD_CODE] = error.code
+            headers[h.DEAD_ERROR_SERVICE] = error.service
+            headers[h.DEAD_ERROR_PATH] = ",".join(error.path)
         headers[h.DEAD_SUBJECT] = message.subject
         headers[h.DEAD_REASON] = reason[:1000]
         headers[h.DEAD_ATTEMPTS] = str(message.attempt)

@@ -8,6 +8,7 @@
     ├── RemoteError         the handler answered with an error (.code, .message, .service, .details)
     │   └── RemoteValidationError   the receiver refused the body (code "invalid"); also a ValidationError
     ├── ServiceError        raised *by a handler* to answer with a typed error
+    ├── DeadLetterNotFound  no dead letter has the id given (also a LookupError)
     ├── BrokerError         the broker cannot be reached or refused an operation
     │   └── ConnectionLost  the connection dropped while a request was in flight (retryable)
     └── Overloaded          a local limit (bulkhead, publisher back-pressure) refused the call
@@ -54,6 +55,10 @@ class Overloaded(InterlinkError):
     """A local limit refused the call at once instead of queueing it."""
 
 
+class DeadLetterNotFound(InterlinkError, LookupError):
+    """No dead letter has the id asked for (it was replayed, purged, or never existed)."""
+
+
 class ServiceError(InterlinkError):
     """Raised by a handler to answer with a typed error.
 
@@ -71,18 +76,32 @@ class RemoteError(InterlinkError):
     """A handler on the other side answered with an error.
 
     ``code`` is the handler's :class:`ServiceError` code, or ``"internal"`` for
-    any other exception (its trace stays in the service's log).
+    any other exception (its trace stays in the service's log). ``service`` is
+    the service that raised it first. ``path`` is every service the error
+    crossed, from that one to the one that answered this caller: a handler that
+    lets a RemoteError of a nested request escape answers with the same code,
+    message and details, and adds its own name to ``path``.
+
+    >>> err.code, err.service, err.path    # orders asked inventory, which raised not_found
+    ('not_found', 'inventory', ('inventory', 'orders'))
     """
 
-    def __init__(self, code: str, message: str = "", service: str = "", details: Any = None) -> None:
+    def __init__(self, code: str, message: str = "", service: str = "", details: Any = None,
+                 path: tuple[str, ...] | None = None) -> None:
         super().__init__(f"{service or 'remote'}: {code}: {message}" if message else f"{service or 'remote'}: {code}")
         self.code = code
         self.message = message
         self.service = service
         self.details = details
+        self.path: tuple[str, ...] = path if path is not None else ((service,) if service else ())
+
+    def crossed(self, service: str) -> RemoteError:
+        """The same error answered onwards by ``service`` (added to ``path``)."""
+        return type(self)(self.code, self.message, self.service, self.details, (*self.path, service))
 
     def to_wire(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "service": self.service, "details": self.details}
+        return {"code": self.code, "message": self.message, "service": self.service, "details": self.details,
+                "path": list(self.path)}
 
     @classmethod
     def from_wire(cls, data: Any) -> RemoteError:
@@ -91,7 +110,9 @@ class RemoteError(InterlinkError):
             return cls("internal", "malformed error reply")
         code = str(data.get("code", "internal"))
         kind = RemoteValidationError if code == "invalid" else cls
-        return kind(code, str(data.get("message", "")), str(data.get("service", "")), data.get("details"))
+        raw_path = data.get("path")
+        path = tuple(str(p) for p in raw_path) if isinstance(raw_path, list) else None
+        return kind(code, str(data.get("message", "")), str(data.get("service", "")), data.get("details"), path)
 
 
 class RemoteValidationError(RemoteError, ValidationError):

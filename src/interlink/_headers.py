@@ -64,6 +64,10 @@ DEAD_REASON = "il-dead-reason"
 DEAD_ATTEMPTS = "il-dead-attempts"
 DEAD_SERVICE = "il-dead-service"
 DEAD_KIND = "il-dead-kind"  # "endpoint" (replayed with send) or "subscription" (replayed with publish)
+DEAD_CODE = "il-dead-code"  # the error code: a ServiceError's, "internal" or "invalid"
+DEAD_ERROR_SERVICE = "il-dead-error-service"  # the service that raised the error first
+DEAD_ERROR_PATH = "il-dead-error-path"  # the services the error crossed, comma-separated
+DEAD_AT = "il-dead-at"  # Unix time of dead-lettering
 
 
 def new_id() -> str:

@@ -1,124 +1,101 @@
-"""``interlink dlq``: list, show, replay and purge dead letters."""
+"""``interlink dlq``: list, show, replay and purge dead letters (through ``bus.dead_letters``)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from rich.table import Table
 
 import interlink
-from interlink import _headers as h
-from interlink._bus import Bus
+from interlink._dead import DeadLetters
+from interlink._errors import DeadLetterNotFound
 from interlink.cli._common import FAILED, OK, Commands, broker_url, console, errors, print_json
-from interlink.transports.base import Message
 
 
 def add(sub: Commands) -> None:
     p = sub.add_parser("dlq", help="manage the dead-letter channel")
     actions = p.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="list dead letters, oldest first").set_defaults(func=dlq_list)
+    listing = actions.add_parser("list", help="list dead letters, oldest first")
+    _filters(listing)
+    listing.set_defaults(func=dlq_list)
     show = actions.add_parser("show", help="show one dead letter")
     show.add_argument("id")
     show.set_defaults(func=dlq_show)
     replay = actions.add_parser("replay", help="send dead letters back to their original subject")
     replay.add_argument("id", nargs="?")
-    replay.add_argument("--all", action="store_true")
+    replay.add_argument("--all", action="store_true", help="every dead letter matching the filters")
+    _filters(replay)
     replay.set_defaults(func=dlq_replay)
-    actions.add_parser("purge", help="remove every dead letter").set_defaults(func=dlq_purge)
+    purge = actions.add_parser("purge", help="remove dead letters (all, or those matching the filters)")
+    _filters(purge)
+    purge.set_defaults(func=dlq_purge)
 
 
-def describe(message: Message) -> dict[str, Any]:
-    headers = message.headers
-    try:
-        body: Any = json.loads(message.body)
-    except (ValueError, UnicodeDecodeError):
-        body = message.body.decode("utf-8", "replace")
-    return {
-        "id": headers.get(h.MESSAGE_ID, ""),
-        "subject": headers.get(h.DEAD_SUBJECT, message.subject),
-        "service": headers.get(h.DEAD_SERVICE, ""),
-        "attempts": int(headers.get(h.DEAD_ATTEMPTS, "0") or 0),
-        "reason": headers.get(h.DEAD_REASON, ""),
-        "headers": headers,
-        "body": body,
-    }
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--service", help="only those the service SERVICE gave up on")
+    p.add_argument("--subject", help="only those whose subject matches this pattern (* and > allowed)")
+    p.add_argument("--code", help="only those that failed with this error code")
 
 
-async def _letters(args: argparse.Namespace) -> tuple[Bus, list[Message]]:
-    bus = await interlink.connect(broker_url(args.broker, embedded_ok=False), name="cli").start()
-    return bus, await bus.transport.dead_letters()
+@asynccontextmanager
+async def _dead_letters(args: argparse.Namespace) -> AsyncIterator[DeadLetters]:
+    async with interlink.connect(broker_url(args.broker, embedded_ok=False), name="cli") as bus:
+        yield bus.dead_letters
 
 
 async def dlq_list(args: argparse.Namespace) -> int:
-    bus, letters = await _letters(args)
-    await bus.close()
-    rows = [describe(m) for m in letters]
+    async with _dead_letters(args) as dead:
+        letters = await dead.list(service=args.service, subject=args.subject, code=args.code)
     if args.json:
-        print_json([{k: v for k, v in row.items() if k not in ("headers", "body")} for row in rows])
+        print_json([d.to_dict(body=False) for d in letters])
         return OK
-    table = Table("id", "subject", "service", "attempts", "reason", title=f"{len(rows)} dead letter(s)")
-    for row in rows:
-        table.add_row(row["id"], row["subject"], row["service"], str(row["attempts"]), row["reason"][:80])
+    table = Table("id", "subject", "service", "attempts", "code", "reason", title=f"{len(letters)} dead letter(s)")
+    for d in letters:
+        table.add_row(d.id, d.subject, d.service, str(d.attempts), d.code, d.reason[:80])
     console.print(table)
     return OK
 
 
 async def dlq_show(args: argparse.Namespace) -> int:
-    bus, letters = await _letters(args)
-    await bus.close()
-    for message in letters:
-        if message.headers.get(h.MESSAGE_ID) == args.id:
-            row = describe(message)
-            if args.json:
-                print_json(row)
-            else:
-                console.print_json(data=row)
-            return OK
-    errors.print(f"[bold red]error:[/] no dead letter with id {args.id!r}")
-    return FAILED
+    async with _dead_letters(args) as dead:
+        try:
+            letter = await dead.get(args.id)
+        except DeadLetterNotFound as exc:
+            errors.print(f"[bold red]error:[/] {exc}")
+            return FAILED
+    if args.json:
+        print_json(letter.to_dict())
+    else:
+        console.print_json(data=letter.to_dict())
+    return OK
 
 
 async def dlq_replay(args: argparse.Namespace) -> int:
     if not args.all and not args.id:
         errors.print("[bold red]error:[/] give a dead letter id, or --all")
         return FAILED
-    bus, letters = await _letters(args)
-    chosen = [m for m in letters if args.all or m.headers.get(h.MESSAGE_ID) == args.id]
-    try:
-        for message in chosen:
-            await replay(bus, message)
-        removed = await bus.transport.remove_dead_letters({m.headers.get(h.MESSAGE_ID, "") for m in chosen})
-    finally:
-        await bus.close()
+    async with _dead_letters(args) as dead:
+        if args.all:
+            count = await dead.replay_all(service=args.service, subject=args.subject, code=args.code)
+        else:
+            try:
+                await dead.replay(args.id)
+            except DeadLetterNotFound as exc:
+                errors.print(f"[bold red]error:[/] {exc}")
+                return FAILED
+            count = 1
     if args.json:
-        print_json({"replayed": len(chosen), "removed": removed})
+        print_json({"replayed": count, "removed": count})
     else:
-        console.print(f"replayed {len(chosen)} dead letter(s)")
-    return OK if chosen else FAILED
-
-
-async def replay(bus: Bus, message: Message) -> None:
-    """Back to the original subject with its original headers, under a new message id
-    (so that broker-side dedup and idempotent handlers do not drop it)."""
-    headers = {k: v for k, v in message.headers.items() if not k.startswith("il-dead-")}
-    headers["il-replay-of"] = headers.get(h.MESSAGE_ID, "")
-    headers[h.MESSAGE_ID] = h.new_id()
-    subject = message.headers.get(h.DEAD_SUBJECT, message.subject)
-    again = Message(subject, message.body, headers)
-    if message.headers.get(h.DEAD_KIND) == "subscription":
-        await bus.transport.publish(again, durable=True)
-    else:
-        await bus.transport.send(again)
+        console.print(f"replayed {count} dead letter(s)")
+    return OK if count else FAILED
 
 
 async def dlq_purge(args: argparse.Namespace) -> int:
-    bus = await interlink.connect(broker_url(args.broker, embedded_ok=False), name="cli").start()
-    try:
-        removed = await bus.transport.remove_dead_letters(None)
-    finally:
-        await bus.close()
+    async with _dead_letters(args) as dead:
+        removed = await dead.purge(service=args.service, subject=args.subject, code=args.code)
     if args.json:
         print_json({"removed": removed})
     else:

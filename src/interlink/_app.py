@@ -1,7 +1,7 @@
 """``App``: the services of one application (and its gateway), run together.
 
     app = interlink.App("taxi", services=[passenger, trip, dispatcher])
-    # interlink run examples.taxi.app:app --instances driver=3
+    # interlink run interlink.examples.taxi.app:app --instances driver=3
 """
 
 from __future__ import annotations

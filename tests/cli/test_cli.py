@@ -47,7 +47,7 @@ def test_no_broker_given_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
 
 def test_run_refuses_a_target_that_is_not_an_app(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["run", "examples.taxi.services:trip", "--broker", "memory://cli-x"])
+        main(["run", "interlink.examples.taxi.services:trip", "--broker", "memory://cli-x"])
     assert exit_.value.code == USAGE
     assert "not an interlink.App" in capsys.readouterr().err
 
@@ -64,7 +64,7 @@ def test_serving_commands_run_on_uvloop_and_others_on_asyncio() -> None:
     from interlink.cli._common import run
 
     assert parser().parse_args(["gateway", "routes.yaml"]).serving is True
-    assert parser().parse_args(["run", "examples.taxi.app:app"]).serving is True
+    assert parser().parse_args(["run", "interlink.examples.taxi.app:app"]).serving is True
     assert getattr(parser().parse_args(["request", "a.b", "{}"]), "serving", False) is False
     assert run(_loop_module(), serving=True) == 0
     assert run(_loop_module()) == 1
@@ -77,3 +77,47 @@ def test_without_uvloop_serving_falls_back_to_asyncio(monkeypatch: pytest.Monkey
 
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
     assert run(_loop_module(), serving=True) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["--broker", "memory://cli-g", "--json", "publish", "a.b", "1"],
+    ["publish", "--broker", "memory://cli-g", "--json", "a.b", "1"],
+    ["--json", "publish", "a.b", "1", "--broker", "memory://cli-g"],
+])
+def test_global_options_work_before_or_after_the_command(argv: list[str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == OK
+    assert json.loads(capsys.readouterr().out)["subject"] == "a.b"
+
+
+def test_global_options_reach_nested_commands() -> None:
+    from interlink.cli import parser
+
+    for argv in (["--json", "--broker", "nats://h:1", "dlq", "list"], ["dlq", "list", "--json", "--broker", "nats://h:1"],
+                 ["dlq", "--broker", "nats://h:1", "list", "--json"]):
+        args = parser().parse_args(argv)
+        assert (args.json, args.broker, args.verbose) == (True, "nats://h:1", False), argv
+    assert parser().parse_args(["-v", "dlq", "purge"]).verbose is True
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == OK
+    assert capsys.readouterr().out.startswith("interlink ")
+
+
+@pytest.mark.parametrize("argv", [[], ["nosuchcommand"], ["request"], ["dlq"], ["run", "x:y", "--nope"],
+                                  ["demo", "--rides", "many"]])
+def test_usage_errors_are_one_line_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+
+
+def test_an_unknown_url_scheme_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["publish", "a.b", "1", "--broker", "kafka://localhost:9092"]) == USAGE
+    err = capsys.readouterr().err
+    assert "unknown broker URL scheme 'kafka'" in err and "Traceback" not in err and err.count("\n") == 1

@@ -54,7 +54,7 @@ HTTP_PORT = free_port()
 @pytest.fixture(scope="module")
 def taxi(broker: str) -> Iterator[subprocess.Popen[str]]:
     """The taxi App, its services and (the App has one) its gateway on HTTP_PORT."""
-    proc = start("run", "examples.taxi.app:app", "--broker", broker, "--instances", "driver=3", "--json",
+    proc = start("run", "interlink.examples.taxi.app:app", "--broker", broker, "--instances", "driver=3", "--json",
                  "--http", f"127.0.0.1:{HTTP_PORT}")
     assert proc.stdout is not None
     started = json.loads(proc.stdout.readline())
@@ -118,7 +118,7 @@ def test_run_serves_the_apps_gateway_over_http(taxi: subprocess.Popen[str]) -> N
 
 
 def test_run_refuses_a_bad_http_address(broker: str) -> None:
-    result = call("run", "examples.taxi.app:app", "--broker", broker, "--http", "nowhere")
+    result = call("run", "interlink.examples.taxi.app:app", "--broker", broker, "--http", "nowhere")
     assert result.returncode == 2 and "--http takes HOST:PORT" in result.stderr
 
 
@@ -127,6 +127,6 @@ def test_run_says_when_the_http_port_is_taken(broker: str) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = call("run", "examples.taxi.app:app", "--broker", broker, "--http", f"127.0.0.1:{port}")
+        result = call("run", "interlink.examples.taxi.app:app", "--broker", broker, "--http", f"127.0.0.1:{port}")
     assert result.returncode == 2 and f"cannot serve HTTP on 127.0.0.1:{port}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr

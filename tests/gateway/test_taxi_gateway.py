@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import jwt
-from examples.taxi.app import GATEWAY, app
 
+from interlink.examples.taxi.app import GATEWAY, app
 from interlink.gateway import load_config
 from tests.gateway.conftest import running
 

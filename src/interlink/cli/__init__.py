@@ -1,7 +1,8 @@
 """The ``interlink`` command: run apps, run the embedded broker, talk to a running system.
 
     interlink broker                         # embedded nats-server; prints its URL
-    interlink run examples.taxi.app:app --instances driver=3
+    interlink run interlink.examples.taxi.app:app --instances driver=3
+    interlink --broker URL --json dlq list        # global options go before or after the command
     interlink request passenger.verify '{"passenger_id": "p1"}'
     interlink publish trip.created '{...}'   /  interlink listen 'trip.>'
     interlink dlq list | show ID | replay ID|--all | purge
@@ -14,21 +15,19 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any
 
 from interlink.cli import _demo, _dlq, _run, _tools
-from interlink.cli._common import run
+from interlink.cli._common import Parser, common_options, run
 
 
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--broker", default=None, help="broker URL (default: $INTERLINK_BROKER)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument("-v", "--verbose", action="store_true", help="log interlink's debug output")
-    top = argparse.ArgumentParser(prog="interlink", description="Services talking in every interaction style.",
-                                  parents=[common])
+    top = Parser(prog="interlink", description="Services talking in every interaction style.",
+                 parents=[common_options(defaults=True)])
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub_with_common = _WithParents(sub, common)
+    sub_with_common = _WithParents(sub, common_options(defaults=False))
     for module in (_run, _tools, _dlq, _demo):
         module.add(sub_with_common)
     _add_gateway(sub_with_common)
@@ -38,13 +37,21 @@ def parser() -> argparse.ArgumentParser:
 class _WithParents:
     """Gives every sub-command the common options (--broker, --json, -v)."""
 
-    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                 common: argparse.ArgumentParser) -> None:
+    def __init__(self, sub: argparse._SubParsersAction[Parser],
+                 common: Parser) -> None:
         self._sub = sub
         self._common = common
 
     def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return self._sub.add_parser(name, parents=[self._common], **kwargs)
+        parser: argparse.ArgumentParser = self._sub.add_parser(name, parents=[self._common], **kwargs)
+        return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("interlink")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def _add_gateway(sub: _WithParents) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Coroutine
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 
 from interlink import _loop
 from interlink._errors import (
@@ -23,6 +25,7 @@ from interlink._errors import (
     ValidationError,
 )
 
+_log = logging.getLogger("interlink.cli")
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -37,6 +40,31 @@ _CODES: list[tuple[type[BaseException], int]] = [
     (RemoteError, FAILED),
     (InterlinkError, FAILED),
 ]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def common_options(*, defaults: bool) -> Parser:
+    """The options every command takes, before or after the sub-command name.
+
+    The top-level parser sets the defaults; sub-commands (``defaults=False``) only
+    set what is given on their part of the line, so ``interlink --broker URL request``
+    and ``interlink request --broker URL`` mean the same.
+    """
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    common = Parser(add_help=False)
+    common.add_argument("--broker", default=default(None), help="broker URL (default: $INTERLINK_BROKER)")
+    common.add_argument("--json", action="store_true", default=default(False), help="machine-readable output")
+    common.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                        help="log interlink's debug output")
+    return common
 
 
 class Commands(Protocol):
@@ -65,6 +93,7 @@ def run(coro: Coroutine[Any, Any, int], *, serving: bool = False) -> int:
     """Run a command; turn interlink errors into a one-line message and an exit code.
 
     ``serving``: a long-running command (``run``, ``gateway``), run on uvloop when installed.
+    A ``ValueError`` is bad input (an unknown URL scheme, a bad URL option): exit 2.
     """
     try:
         return _loop.run(coro) if serving else asyncio.run(coro)
@@ -73,10 +102,16 @@ def run(coro: Coroutine[Any, Any, int], *, serving: bool = False) -> int:
     except InterlinkError as exc:
         code = next(c for kind, c in _CODES if isinstance(exc, kind))
         return _fail(code, f"{type(exc).__name__}: {exc}")
+    except ValueError as exc:
+        _log.debug("usage error", exc_info=True)
+        return _fail(USAGE, str(exc))
+    except ModuleNotFoundError as exc:
+        _log.debug("missing module", exc_info=True)
+        return _fail(FAILED, f"{exc}: install the extra that provides it (pip install 'interlink[all]')")
 
 
 def _fail(code: int, message: str) -> int:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {escape(message)}")
     return code
 
 

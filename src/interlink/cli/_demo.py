@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 import interlink
-from interlink.cli._common import FAILED, OK, Commands, broker_url, console, print_json
+from interlink.cli._common import FAILED, OK, Commands, broker_url, console, errors, print_json
 
 
 def add(sub: Commands) -> None:
@@ -34,25 +32,15 @@ def add(sub: Commands) -> None:
     p.set_defaults(func=demo)
 
 
-def _import_taxi() -> Any:
-    root = Path(__file__).resolve().parents[3]  # src/interlink/cli -> the checkout
-    for where in (Path.cwd(), root):
-        if (where / "examples" / "taxi").is_dir() and str(where) not in sys.path:
-            sys.path.insert(0, str(where))
-    import examples.taxi.app as taxi
-
-    return taxi
-
-
 async def demo(args: argparse.Namespace) -> int:
-    taxi = _import_taxi()
-    from examples.taxi.messages import Place, RideRequest
-    from examples.taxi.telemetry import STYLES, recorder
+    import interlink.examples.taxi.app as taxi
+    from interlink.examples.taxi.messages import Place, RideRequest
+    from interlink.examples.taxi.telemetry import STYLES, recorder
 
     recorder.reset()
     url = broker_url(args.broker, embedded_ok=True)
     buses: list[interlink.Bus] = []
-    from examples.taxi.phone import phone, waiting
+    from interlink.examples.taxi.phone import phone, waiting
 
     done = waiting
     done.clear()
@@ -102,7 +90,7 @@ async def _http_part(args: argparse.Namespace, bus: interlink.Bus, taxi: Any, re
     try:
         from interlink.cli._demo_http import run_http_rides
     except ImportError as exc:  # the gateway extra is not installed
-        console.print(f"[yellow]skipping the HTTP part: {exc} (pip install 'interlink[gateway]' httpx)[/]")
+        errors.print(f"[yellow]skipping the HTTP part: {exc} (pip install 'interlink[gateway]')[/]")
         return None
     return await run_http_rides(bus, args.http_rides, taxi.app.services, taxi.GATEWAY, recorder)
 

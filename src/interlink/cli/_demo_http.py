@@ -2,7 +2,8 @@
 
 A phone signs in (a JWT), opens its live-updates stream (SSE), asks for a ride
 (POST /rides), waits for the driver proposal on the stream, reads the composed
-ride status (GET /rides/{id}) and cancels (DELETE /rides/{id}).
+ride status (GET /rides/{id}) and cancels (DELETE /rides/{id}). Importing this module
+needs the gateway extra (an ImportError tells the demo to skip this part).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ import time
 import uuid
 from typing import Any
 
+import jwt
+import uvicorn
+
 import interlink
+from interlink.cli._http_client import Client
+from interlink.gateway import Gateway, server_config
 
 
 def _free_port() -> int:
@@ -29,11 +35,6 @@ def _free_port() -> int:
 async def run_http_rides(bus: interlink.Bus, rides: int, services: list[Any], config_path: Any,
                          recorder: Any) -> dict[str, Any]:
     """Serve the taxi gateway on a free loopback port and drive ``rides`` rides through it."""
-    import httpx
-    import uvicorn
-
-    from interlink.gateway import Gateway, server_config
-
     gateway = await Gateway(config_path, bus, services=services).start()
     port = _free_port()
     server = uvicorn.Server(server_config(gateway, "127.0.0.1", port, log_level="warning"))
@@ -43,10 +44,10 @@ async def run_http_rides(bus: interlink.Bus, rides: int, services: list[Any], co
     try:
         while not server.started:
             await asyncio.sleep(0.01)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as http:
-            outcomes = await asyncio.gather(*(
-                _one_ride(http, secret, f"phone{n}", results, recorder) for n in range(rides)),
-                return_exceptions=True)
+        http = Client("127.0.0.1", port)
+        outcomes = await asyncio.gather(*(
+            _one_ride(http, secret, f"phone{n}", results, recorder) for n in range(rides)),
+            return_exceptions=True)
         results["completed"] = sum(1 for o in outcomes if o is True)
         results["errors"] = [repr(o) for o in outcomes if isinstance(o, BaseException)]
     finally:
@@ -62,9 +63,7 @@ def _count(results: dict[str, Any], what: str, status: int) -> None:
     results["status_codes"][key] = results["status_codes"].get(key, 0) + 1
 
 
-async def _one_ride(http: Any, secret: str, passenger: str, results: dict[str, Any], recorder: Any) -> bool:
-    import jwt
-
+async def _one_ride(http: Client, secret: str, passenger: str, results: dict[str, Any], recorder: Any) -> bool:
     token = jwt.encode({"sub": passenger, "aud": "taxi-phone", "exp": int(time.time()) + 300}, secret,
                        algorithm="HS256")
     auth = {"authorization": f"Bearer {token}"}
@@ -73,10 +72,10 @@ async def _one_ride(http: Any, secret: str, passenger: str, results: dict[str, A
     opened = asyncio.Event()
 
     async def listen() -> None:
-        async with http.stream("GET", f"/passengers/{passenger}/events", headers=auth) as stream:
-            _count(results, "GET /passengers/{id}/events", stream.status_code)
+        async with http.lines(f"/passengers/{passenger}/events", headers=auth) as (status, lines):
+            _count(results, "GET /passengers/{id}/events", status)
             opened.set()
-            async for line in stream.aiter_lines():
+            async for line in lines:
                 if line.startswith("data:"):
                     event = json.loads(line[5:])
                     if event["body"].get("ride_id") == ride_id and not proposed.done():
@@ -88,7 +87,7 @@ async def _one_ride(http: Any, secret: str, passenger: str, results: dict[str, A
         await asyncio.wait_for(opened.wait(), 5)
         await asyncio.sleep(0.05)  # the stream's subscription is live before the ride starts
         started = time.monotonic()
-        answer = await http.post("/rides", headers=auth, json={
+        answer = await http.request("POST", "/rides", headers=auth, json_body={
             "ride_id": ride_id, "pickup": {"lat": 52.52, "lon": 13.40}, "dropoff": {"lat": 52.50, "lon": 13.45},
             "requested_at": time.time()})
         _count(results, "POST /rides", answer.status_code)
@@ -97,10 +96,11 @@ async def _one_ride(http: Any, secret: str, passenger: str, results: dict[str, A
         recorder.step(ride_id, "notification", "phone (HTTP)", "gateway", "POST /rides")
         note = await asyncio.wait_for(proposed, 10)
         results["latency_ms"].append(round((time.monotonic() - started) * 1000, 2))
-        status = await http.get(f"/rides/{ride_id}", headers=auth)
+        status = await http.request("GET", f"/rides/{ride_id}", headers=auth)
         _count(results, "GET /rides/{id}", status.status_code)
         document = status.json()
-        cancel = await http.delete(f"/rides/{ride_id}", headers=auth, params={"reason": "changed my mind"})
+        cancel = await http.request("DELETE", f"/rides/{ride_id}", headers=auth,
+                                    params={"reason": "changed my mind"})
         _count(results, "DELETE /rides/{id}", cancel.status_code)
         return (note["kind"] == "driver_proposed" and status.status_code == 200
                 and document["trip"]["status"] == "driver_proposed" and document["driver"] is not None

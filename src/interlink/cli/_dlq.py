@@ -11,24 +11,26 @@ from rich.table import Table
 import interlink
 from interlink._dead import DeadLetters
 from interlink._errors import DeadLetterNotFound
-from interlink.cli._common import FAILED, OK, Commands, broker_url, console, errors, print_json
+from interlink.cli._common import FAILED, OK, USAGE, Commands, broker_url, common_options, console, errors, print_json
 
 
 def add(sub: Commands) -> None:
     p = sub.add_parser("dlq", help="manage the dead-letter channel")
-    actions = p.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="list dead letters, oldest first")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    common = [common_options(defaults=False)]  # --broker, --json, -v after the action too
+    listing = actions.add_parser("list", help="list dead letters, oldest first", parents=common)
     _filters(listing)
     listing.set_defaults(func=dlq_list)
-    show = actions.add_parser("show", help="show one dead letter")
+    show = actions.add_parser("show", help="show one dead letter", parents=common)
     show.add_argument("id")
     show.set_defaults(func=dlq_show)
-    replay = actions.add_parser("replay", help="send dead letters back to their original subject")
+    replay = actions.add_parser("replay", help="send dead letters back to their original subject", parents=common)
     replay.add_argument("id", nargs="?")
     replay.add_argument("--all", action="store_true", help="every dead letter matching the filters")
     _filters(replay)
     replay.set_defaults(func=dlq_replay)
-    purge = actions.add_parser("purge", help="remove dead letters (all, or those matching the filters)")
+    purge = actions.add_parser("purge", help="remove dead letters (all, or those matching the filters)",
+                               parents=common)
     _filters(purge)
     purge.set_defaults(func=dlq_purge)
 
@@ -75,7 +77,7 @@ async def dlq_show(args: argparse.Namespace) -> int:
 async def dlq_replay(args: argparse.Namespace) -> int:
     if not args.all and not args.id:
         errors.print("[bold red]error:[/] give a dead letter id, or --all")
-        return FAILED
+        return USAGE
     async with _dead_letters(args) as dead:
         if args.all:
             count = await dead.replay_all(service=args.service, subject=args.subject, code=args.code)

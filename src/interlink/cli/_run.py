@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the gateway extra may not be installed
 
 def add(sub: Commands) -> None:
     p = sub.add_parser("run", help="run the services of an App (MODULE:APP)")
-    p.add_argument("target", help="e.g. examples.taxi.app:app")
+    p.add_argument("target", help="e.g. interlink.examples.taxi.app:app")
     p.add_argument("--only", default="", help="comma-separated service names to run (default: all)")
     p.add_argument("--instances", action="append", default=[], metavar="SERVICE=N",
                    help="instances of a service (repeatable); default 1 each")

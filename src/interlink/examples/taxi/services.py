@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import time
 
-from examples.taxi.messages import (
+from interlink import Context, Service, ServiceError
+from interlink.examples.taxi.messages import (
     Assignment,
     CancelRide,
     DriverOffer,
@@ -24,8 +25,7 @@ from examples.taxi.messages import (
     TripRejected,
     VerifyPassenger,
 )
-from examples.taxi.telemetry import recorder, since
-from interlink import Context, Service, ServiceError
+from interlink.examples.taxi.telemetry import recorder, since
 
 passenger = Service("passenger", version="1.0.0")
 trip = Service("trip", version="1.0.0")

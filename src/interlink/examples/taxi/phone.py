@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from examples.taxi.messages import PhoneNotification
-from examples.taxi.telemetry import recorder
 from interlink import Context, Service
+from interlink.examples.taxi.messages import PhoneNotification
+from interlink.examples.taxi.telemetry import recorder
 
 phone = Service("phone", version="1.0.0")
 

@@ -1,0 +1,65 @@
+"""The built wheel, installed alone into a fresh virtual environment outside the checkout, runs the demo.
+
+This is what a new user does: ``pip install interlink`` then ``interlink demo``. The wheel must
+carry the taxi example and import nothing that only the development extras install.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str | Path, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "INTERLINK_BROKER")}
+    return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the fresh venv's bin folder, the wheel), built from this checkout."""
+    outside = tmp_path_factory.mktemp("wheel")
+    assert CHECKOUT not in outside.parents
+    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", outside / "dist", CHECKOUT,
+                 cwd=outside, timeout=300)
+    assert built.returncode == 0, built.stderr
+    wheel = next((outside / "dist").glob("interlink-*.whl"))
+    venv.create(outside / "venv", with_pip=True)
+    bin_ = outside / "venv" / "bin"
+    pip = _run(bin_ / "python", "-m", "pip", "install", "-q", wheel, cwd=outside, timeout=300)
+    assert pip.returncode == 0, pip.stderr
+    return bin_, wheel
+
+
+def test_the_wheel_alone_runs_the_demo_from_outside_the_checkout(installed: tuple[Path, Path]) -> None:
+    bin_, _ = installed
+    cwd = bin_.parent.parent
+    version = _run(bin_ / "interlink", "--version", cwd=cwd, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("interlink "), version
+    demo = _run(bin_ / "interlink", "demo", "--rides", "6", "--json", cwd=cwd, timeout=120)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    report = json.loads(demo.stdout.splitlines()[-1])
+    assert report["completed"] == 6 and report["http"] is None  # no gateway extra: the HTTP part is skipped
+    assert "skipping the HTTP part" in demo.stdout + demo.stderr
+
+
+def test_with_the_gateway_extra_the_demo_rides_through_http_too(installed: tuple[Path, Path]) -> None:
+    bin_, wheel = installed
+    cwd = bin_.parent.parent
+    pip = _run(bin_ / "python", "-m", "pip", "install", "-q", f"interlink[gateway] @ {wheel.as_uri()}",
+               cwd=cwd, timeout=300)
+    assert pip.returncode == 0, pip.stderr
+    demo = _run(bin_ / "interlink", "demo", "--rides", "4", "--http-rides", "2", "--json", cwd=cwd, timeout=120)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    report = json.loads(demo.stdout.splitlines()[-1])
+    assert report["completed"] == 4 and report["http"]["completed"] == 2, report
+    assert _run(bin_ / "python", "-c", "import httpx", cwd=cwd, timeout=60).returncode != 0  # dev-only: absent

@@ -2,17 +2,10 @@
 durable consumers of services, the pull loop that feeds a binding, and the
 dead-letter browser.
 
-Streams, created (or brought up to date) on every start, file storage:
+The streams, their replicas and how an existing one is adopted are described in
+:mod:`interlink.transports.nats._streams`.
 
-==================  ============  ==========  =========================================
-stream              subjects      retention   limits
-==================  ============  ==========  =========================================
-interlink_work      ``_il.q.>``   work queue  7 days, 1 GiB, new messages refused when full
-interlink_events    ``_il.e.d.>`` interest    7 days, 1 GiB, new messages refused when full
-interlink_dead      ``_il.dead.>`` limits     14 days, 1 GiB, oldest dropped when full
-==================  ============  ==========  =========================================
-
-All three deduplicate on ``Nats-Msg-Id`` for 2 minutes. Consumers are durable,
+Consumers are durable (replicated as their stream is),
 pulled with explicit acks and unlimited redeliveries (the bus decides retries),
 and removed by the server after 3 days without a member:
 
@@ -30,23 +23,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
-from nats.js.api import (
-    AckPolicy,
-    ConsumerConfig,
-    DeliverPolicy,
-    DiscardPolicy,
-    RetentionPolicy,
-    StorageType,
-    StreamConfig,
-)
-from nats.js.errors import BadRequestError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
 
-from interlink._errors import BrokerError, InterlinkError, NoResponders
+from interlink._errors import BrokerError, InterlinkError
 from interlink.transports.base import Message
+from interlink.transports.nats._options import DAY, Options
+from interlink.transports.nats._retry import retrying
+from interlink.transports.nats._streams import DEAD_STREAM, check_existing, replicas_for, stream_configs
 from interlink.transports.nats._support import (
     DEAD,
     MSG_ID,
@@ -63,36 +53,21 @@ from interlink.transports.nats._support import (
     safe_url,
 )
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-DAY = 86_400.0
-WORK_STREAM = "interlink_work"
-EVENTS_STREAM = "interlink_events"
-DEAD_STREAM = "interlink_dead"
-STREAM_BYTES = 1 << 30
-DEDUP_WINDOW = 120.0
 CONSUMER_IDLE = 3 * DAY
 PULL_EXPIRES = 30.0  # a pull request lives this long, then the server answers 408 and we pull again
-WATCHDOG = PULL_EXPIRES + 10.0  # silence longer than this means our pull requests were lost
+HEARTBEAT = 2.0  # the server confirms an open pull request this often (status 100)
+WATCHDOG = 3 * HEARTBEAT  # silence this long: our pull requests were lost (a consumer leader lost, say)
 API_PREFIX = "$JS.API"
 STREAM_IN_USE = 10058  # "stream name already in use with a different configuration"
+NO_PLACEMENT = (10005, 10023)  # "no suitable peers for placement", "insufficient resources"
 FILTER_TAKEN = 10100  # "filtered consumer not unique on workqueue stream"
-
-STREAMS = (
-    StreamConfig(name=WORK_STREAM, subjects=["_il.q.>"], retention=RetentionPolicy.WORK_QUEUE,
-                 storage=StorageType.FILE, max_age=7 * DAY, max_bytes=STREAM_BYTES, discard=DiscardPolicy.NEW,
-                 duplicate_window=DEDUP_WINDOW),
-    StreamConfig(name=EVENTS_STREAM, subjects=["_il.e.d.>"], retention=RetentionPolicy.INTEREST,
-                 storage=StorageType.FILE, max_age=7 * DAY, max_bytes=STREAM_BYTES, discard=DiscardPolicy.NEW,
-                 duplicate_window=DEDUP_WINDOW),
-    StreamConfig(name=DEAD_STREAM, subjects=[f"{DEAD}>"], retention=RetentionPolicy.LIMITS,
-                 storage=StorageType.FILE, max_age=14 * DAY, max_bytes=STREAM_BYTES, discard=DiscardPolicy.OLD,
-                 duplicate_window=DEDUP_WINDOW),
-)
-
 
 def consumer_config(name: str, filter_subject: str, *, new_only: bool, inflight: int,
                     ack_wait: float, idle: float) -> ConsumerConfig:
@@ -110,25 +85,55 @@ def consumer_config(name: str, filter_subject: str, *, new_only: bool, inflight:
 class JetStream:
     """Stream and consumer management, and the dead-letter browser, on one connection."""
 
-    def __init__(self, client: Client, url: str) -> None:
+    def __init__(self, client: Client, options: Options) -> None:
         self.client = client
-        self.url = url
+        self.url = options.url
         self.jsm = client.jsm()
-        self.settler = Settler(client, url)
+        self.settler = Settler(client, self.url)
+        self.replicas = replicas_for(options, client._server_info)
+        self.streams = stream_configs(options, self.replicas)
+        self._checked: set[str] = set()
+
+    async def api(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """A JetStream API call, retried through leader elections (see ``_retry``)."""
+        return await retrying(self.client, call, what)
 
     async def ensure_streams(self) -> None:
-        try:
-            with broker_errors(self.url, "declare streams"):
-                for config in STREAMS:
-                    try:
-                        await self.jsm.add_stream(config)
-                    except BadRequestError as exc:
-                        if exc.err_code != STREAM_IN_USE:
-                            raise
-                        await self.jsm.update_stream(config)
-        except NoResponders:
+        """Create the streams that are missing; check (once) those that exist, never changing them."""
+        if not self.client._server_info.get("jetstream"):
             raise BrokerError(f"{safe_url(self.url)}: JetStream is not enabled on this server "
-                              "(start nats-server with -js)") from None
+                              "(start nats-server with -js)")
+        with broker_errors(self.url, "declare streams"):
+            for wanted in self.streams:
+                await self._ensure_stream(wanted)
+
+    async def _ensure_stream(self, wanted: StreamConfig) -> None:
+        name = wanted.name or ""
+        found = await self._stream_config(name)
+        if found is None:
+            try:
+                await self.api(lambda: self.jsm.add_stream(wanted), f"create stream {name}")
+                self._checked.add(name)
+                return
+            except BadRequestError as exc:
+                if exc.err_code in NO_PLACEMENT:
+                    raise BrokerError(f"{safe_url(self.url)}: cannot place stream {name} on "
+                                      f"{wanted.num_replicas} nodes: {describe(exc)} (is a node down? "
+                                      "replicas=N chooses fewer)") from None
+                if exc.err_code != STREAM_IN_USE:
+                    raise
+            found = await self._stream_config(name)  # created meanwhile by another instance
+            if found is None:
+                raise BrokerError(f"{safe_url(self.url)}: stream {name} could not be created")
+        if name not in self._checked:
+            self._checked.add(name)
+            check_existing(safe_url(self.url), wanted, found)
+
+    async def _stream_config(self, name: str) -> StreamConfig | None:
+        try:
+            return (await self.api(lambda: self.jsm.stream_info(name), f"stream {name}")).config
+        except NotFoundError:
+            return None
 
     async def ensure_consumer(self, stream: str, config: ConsumerConfig) -> ConsumerConfig:
         """Create the durable consumer, or update it to ``config``: idempotent.
@@ -139,7 +144,7 @@ class JetStream:
         """
         with broker_errors(self.url, f"consumer {config.name} on {stream}"):
             try:
-                await self.jsm.add_consumer(stream, config)
+                await self.api(lambda: self.jsm.add_consumer(stream, config), f"consumer {config.name}")
                 return config
             except BadRequestError as exc:
                 if exc.err_code != FILTER_TAKEN:
@@ -148,13 +153,13 @@ class JetStream:
             if holder is None:
                 raise BrokerError(f"{safe_url(self.url)}: another consumer holds {config.filter_subject}")
             adopted = dataclasses.replace(config, name=holder, durable_name=holder)
-            await self.jsm.add_consumer(stream, adopted)
+            await self.api(lambda: self.jsm.add_consumer(stream, adopted), f"consumer {holder}")
             return adopted
 
     async def _holder(self, stream: str, filter_subject: str) -> str | None:
         offset = 0
         while True:
-            page = await self.jsm.consumers_info(stream, offset)
+            page = await self.api(functools.partial(self.jsm.consumers_info, stream, offset), f"consumers of {stream}")
             for info in page:
                 if info.config.filter_subject == filter_subject:
                     return info.name
@@ -165,13 +170,14 @@ class JetStream:
     async def browse_dead(self, limit: int) -> list[tuple[int, Message]]:
         """Up to ``limit`` dead letters with their stream sequence, oldest first, without consuming them."""
         with broker_errors(self.url, "dead letters"):
-            count = min(limit, (await self.jsm.stream_info(DEAD_STREAM)).state.messages)
+            info = await self.api(lambda: self.jsm.stream_info(DEAD_STREAM), "dead letters")
+            count = min(limit, info.state.messages)
             if count <= 0:
                 return []
             name = f"browse_{uuid.uuid4().hex}"
             await self.jsm.add_consumer(DEAD_STREAM, ConsumerConfig(
                 name=name, ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
-                inactive_threshold=30.0, mem_storage=True))
+                inactive_threshold=30.0, mem_storage=True, num_replicas=1))
             try:
                 return await self._read(name, count)
             finally:
@@ -205,7 +211,7 @@ class JetStream:
     async def remove_dead(self, message_ids: set[str] | None) -> int:
         if message_ids is None:
             with broker_errors(self.url, "purge dead letters"):
-                state = (await self.jsm.stream_info(DEAD_STREAM)).state
+                state = (await self.api(lambda: self.jsm.stream_info(DEAD_STREAM), "dead letters")).state
                 if state.messages:
                     await self.jsm.purge_stream(DEAD_STREAM, seq=state.last_seq + 1)
                 return state.messages
@@ -238,7 +244,8 @@ class PullConsumer:
         self._size = pool.size
         self._threshold = max(1, pool.size // 4)
         self._next = ""
-        self._expires = int(PULL_EXPIRES * 1e9)
+        self._request = b'{"batch":%%d,"expires":%d,"idle_heartbeat":%d}' % (int(PULL_EXPIRES * 1e9),
+                                                                           int(HEARTBEAT * 1e9))
         self._inbox = self._client.new_inbox()
         self._credit = 0
         self._busy = 0
@@ -325,8 +332,7 @@ class PullConsumer:
             return
         self._credit += want
         try:
-            await self._client.publish(self._next, b'{"batch":%d,"expires":%d}' % (want, self._expires),
-                                       self._inbox)
+            await self._client.publish(self._next, self._request % want, self._inbox)
         except Exception as exc:  # the reconnect, or the watchdog, pulls again
             self._credit -= want
             log.debug("pull on %s not sent: %s", self._config.name, describe(exc))
@@ -337,8 +343,9 @@ class PullConsumer:
             try:
                 await asyncio.wait_for(self._kick.wait(), WATCHDOG)
             except TimeoutError:
-                if not self._active:
-                    self._credit = 0
+                if not self._active and self._credit:  # open requests went silent: declare anew and pull
+                    self.resume()
+                elif not self._active:
                     await self._pull()
                 self._active = False
                 continue

@@ -28,9 +28,11 @@ URL options (retention, replicas, stream limits and storage, TLS files,
 ``tls=`` takes an ``ssl.SSLContext`` instead of the TLS file options.
 
 JetStream publishes carry ``Nats-Msg-Id`` = the ``il-id`` header, so a resend
-within 2 minutes is stored once; a publish interrupted by a lost connection is
-resent with the same id once the client has reconnected (within 10 seconds),
-then fails with :class:`~interlink.ConnectionLost`. The client reconnects
+within 2 minutes is stored once. A publish without an acknowledgement (a lost
+connection, a stream leader lost with the request, an election answering 503)
+is resent with the same id, with a backoff, for up to 30 seconds, then fails
+with :class:`~interlink.ConnectionLost`; JetStream API calls are retried the
+same way (:mod:`interlink.transports.nats._retry`). The client reconnects
 forever; requests in flight when the connection drops fail at once with
 ConnectionLost, and every consumer re-declares itself and pulls again.
 """
@@ -46,14 +48,10 @@ from typing import TYPE_CHECKING
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
 from interlink.transports.base import Binding, Handler, Message, Transport
-from interlink.transports.nats._jetstream import (
-    EVENTS_STREAM,
-    WORK_STREAM,
-    JetStream,
-    PullConsumer,
-    consumer_config,
-)
+from interlink.transports.nats._jetstream import JetStream, PullConsumer, consumer_config
 from interlink.transports.nats._options import parse as parse_options
+from interlink.transports.nats._retry import Backoff
+from interlink.transports.nats._streams import EVENTS_STREAM, WORK_STREAM
 from interlink.transports.nats._support import (
     ANY_EVENT,
     DEAD,
@@ -80,8 +78,8 @@ if TYPE_CHECKING:
     from nats.js.api import ConsumerConfig
 
 CONNECT_WAIT = 5.0  # start() gives up after this long without a connection
-STORE_WAIT = 10.0  # a JetStream publish waits this long for a reconnect and its acknowledgement
-ACK_WAIT = 5.0  # one attempt at a JetStream publish waits this long for the acknowledgement
+STORE_WAIT = 30.0  # a JetStream publish is resent this long through reconnects and leader elections
+ACK_WAIT = 2.0  # one attempt at a JetStream publish waits this long for the acknowledgement
 HEADROOM = 4096  # bodies this close to the server's limit get their headers measured too
 CLOSE_WAIT = 10.0  # close() lets running handlers finish this long, then cancels them
 ERROR_LOG_INTERVAL = 5.0
@@ -91,6 +89,17 @@ RECONNECT_POLL = 0.05  # how often a JetStream publish looks whether the client 
 def _expire(future: asyncio.Future[Msg | None]) -> None:
     if not future.done():
         future.set_result(None)  # None means: no reply in time
+
+
+def _ack_error(ack: Msg) -> tuple[int, str]:
+    """The error code and text of a JetStream publish acknowledgement; (0, "") when it is a success."""
+    if ack.data.startswith(b'{"stream"') and b'"error"' not in ack.data:
+        return 0, ""
+    try:
+        error = json.loads(ack.data).get("error", {})
+        return int(error.get("code") or 0), str(error.get("description", "")) or "unknown error"
+    except (ValueError, AttributeError, TypeError):
+        return 0, "no stream stores it" if not ack.data else ack.data[:200].decode(errors="replace")
 
 
 class NatsTransport(Transport):
@@ -127,7 +136,7 @@ class NatsTransport(Transport):
             self._prefix_len = len(self._prefix)
             with broker_errors(self.url, "subscribe"):
                 self._inboxes.append(await client.subscribe(f"{self._prefix}*", cb=self._on_reply))
-            self._js = JetStream(client, self.url)
+            self._js = JetStream(client, self.options)
             await self._js.ensure_streams()
         except BaseException:
             await client.close()
@@ -304,15 +313,15 @@ class NatsTransport(Transport):
             await self._publish(LIVE + message.subject, message)
 
     async def _store(self, subject: str, message: Message, msg_id: str | None) -> None:
-        """Publish to JetStream and wait for the acknowledgement, resending through reconnects."""
+        """Publish to JetStream and wait for the acknowledgement, resending (same Nats-Msg-Id, so stored
+        once) through reconnects and leader elections for at most STORE_WAIT seconds."""
         headers = message.headers
         if msg_id:
             headers = {**headers, MSG_ID: msg_id}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STORE_WAIT
+        backoff = Backoff(STORE_WAIT)
         declared = False
         while True:
-            left = deadline - loop.time()
+            left = backoff.left()
             if left <= 0:
                 raise ConnectionLost(f"{safe_url(self.url)}: {subject} was not stored within {STORE_WAIT:.0f}s")
             if not self.client.is_connected:
@@ -321,24 +330,23 @@ class NatsTransport(Transport):
             try:
                 ack = await self._call(subject, message.body, headers, min(left, ACK_WAIT))
             except ConnectionLost:
-                continue  # resent with the same Nats-Msg-Id once reconnected: stored once
+                continue
             if ack is None:
+                continue  # no acknowledgement in time (a leader lost with the request, say): resend
+            if not ack.data and ack.headers and ack.headers.get(STATUS) == "503":
+                if not declared:  # no stream: the server lost its state; declare (bounded) and resend
+                    declared = True
+                    with contextlib.suppress(TimeoutError, InterlinkError):
+                        await asyncio.wait_for(self._jetstream.ensure_streams(), max(0.1, backoff.left()))
+                    continue
+                if await backoff.wait():  # no stream leader right now: an election
+                    continue
+            code, error = _ack_error(ack)
+            if not error:
+                return
+            if code >= 500 and await backoff.wait():  # "JetStream system temporarily unavailable"
                 continue
-            if not ack.data and ack.headers and ack.headers.get(STATUS) == "503" and not declared:
-                declared = True  # no stream: the server lost its state; declare and resend
-                await self._jetstream.ensure_streams()
-                continue
-            self._check_ack(subject, ack)
-            return
-
-    def _check_ack(self, subject: str, ack: Msg) -> None:
-        if ack.data.startswith(b'{"stream"') and b'"error"' not in ack.data:
-            return
-        try:
-            error = json.loads(ack.data).get("error", {}).get("description", "")
-        except (ValueError, AttributeError):
-            error = "no stream stores it" if not ack.data else ack.data[:200].decode(errors="replace")
-        raise BrokerError(f"{safe_url(self.url)}: JetStream refused {subject}: {error}")
+            raise BrokerError(f"{safe_url(self.url)}: JetStream refused {subject}: {error}")
 
     @property
     def _jetstream(self) -> JetStream:

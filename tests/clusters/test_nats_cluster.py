@@ -1,0 +1,170 @@
+"""interlink on a 3-node NATS cluster of the test's own (JetStream on every node, clients
+given all three URLs): replicas, a leader killed for good, a rolling restart.
+
+Each scenario prints its figures: sent, handled, lost, refused, duplicates and
+the longest a single ``notify`` took (the stall a sender sees in the failover).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import pytest
+
+import interlink
+from interlink.testing import unique
+from tests.clusters.nats_cluster import NatsCluster
+from tests.faults.harness import Figures, Workers, wait_until
+
+pytestmark = pytest.mark.fault
+
+NOTIFICATIONS = 3000
+
+
+@pytest.fixture
+def cluster() -> Iterator[NatsCluster]:
+    nodes = NatsCluster().start()
+    yield nodes
+    nodes.stop()
+
+
+@dataclass
+class ClusterFigures(Figures):
+    refused: int = 0
+    stall: float = 0.0
+
+    def print(self) -> None:
+        print(f"\n[cluster] {self.scenario}: sent={self.sent} handled={self.handled} lost={self.lost} "
+              f"refused={self.refused} duplicates={self.duplicates} longest stall={self.stall:.2f}s")
+
+
+@dataclass
+class Sent:
+    stored: list[int]
+    refused: int
+    longest: float
+
+
+async def send(bus: interlink.Bus, subject: str, numbers: Iterator[int], concurrency: int = 8,
+               before: Callable[[int], None] | None = None) -> Sent:
+    """Notify each number once (no retry of the sender's own); what was stored, refused, the longest call."""
+    result = Sent([], 0, 0.0)
+
+    async def caller() -> None:
+        for n in numbers:
+            if before is not None:
+                before(n)
+            start = time.monotonic()
+            try:
+                await bus.notify(subject, n)
+                result.stored.append(n)
+            except interlink.InterlinkError:
+                result.refused += 1
+            result.longest = max(result.longest, time.monotonic() - start)
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return result
+
+
+async def stream_leader(url: str, stream: str) -> str:
+    client = await nats.connect(url.split(","))
+    try:
+        info = await client.jsm().stream_info(stream)
+        assert info.cluster is not None and info.cluster.leader
+        return info.cluster.leader
+    finally:
+        await client.close()
+
+
+def figures(scenario: str, workers: Workers, sent: Sent) -> ClusterFigures:
+    stored = {str(n) for n in sent.stored}
+    assert wait_until(lambda: stored <= set(workers.handled()), 60), "not every stored notification was handled"
+    handled = workers.handled()
+    result = ClusterFigures(scenario, len(stored), len(stored & set(handled)),
+                            sum(count - 1 for count in handled.values() if count > 1),
+                            refused=sent.refused, stall=sent.longest)
+    result.print()
+    return result
+
+
+async def test_streams_and_consumers_are_replicated_on_three_nodes(cluster: NatsCluster, tmp_path: Path) -> None:
+    workers = Workers(cluster.url, unique("svc"), unique("rides"), tmp_path)
+    async with interlink.connect(cluster.url):
+        pass
+    client = await nats.connect(cluster.url.split(","))
+    try:
+        for stream in ("interlink_work", "interlink_events", "interlink_dead"):
+            info = await client.jsm().stream_info(stream)
+            assert info.config.num_replicas == 3 and info.cluster is not None
+            assert len(info.cluster.replicas or []) == 2  # the leader and two followers
+        workers.start(1)
+        consumers = await client.jsm().consumers_info("interlink_work")
+        assert consumers and all(c.config.num_replicas in (0, 3) and c.cluster and len(c.cluster.replicas or []) == 2
+                                 for c in consumers)
+    finally:
+        workers.stop()
+        await client.close()
+
+
+async def test_leader_killed_for_good_mid_stream_loses_and_refuses_nothing(cluster: NatsCluster,
+                                                                           tmp_path: Path) -> None:
+    subject = unique("rides")
+    workers = Workers(cluster.url, unique("svc"), subject, tmp_path)
+    workers.start(2)
+    try:
+        async with interlink.connect(cluster.url, name="cluster-sender") as bus:
+            leader = await stream_leader(cluster.url, "interlink_work")
+            killed: list[str] = []
+
+            def kill_at_a_third(n: int) -> None:
+                if n == NOTIFICATIONS // 3 and not killed:
+                    cluster.node(leader).kill()
+                    killed.append(leader)
+
+            sent = await send(bus, subject, iter(range(NOTIFICATIONS)), before=kill_at_a_third)
+        assert killed == [leader]
+        result = figures(f"stream leader {leader} SIGKILLed for good after {NOTIFICATIONS // 3} of {NOTIFICATIONS}",
+                         workers, sent)
+        assert (result.lost, result.refused, result.sent) == (0, 0, NOTIFICATIONS)
+        assert await stream_leader(cluster.url, "interlink_work") != leader
+    finally:
+        workers.stop()
+
+
+async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: NatsCluster,
+                                                                      tmp_path: Path) -> None:
+    subject = unique("rides")
+    workers = Workers(cluster.url, unique("svc"), subject, tmp_path)
+    workers.start(2)
+    try:
+        async with interlink.connect(cluster.url, name="cluster-sender") as bus:
+            done = asyncio.Event()
+
+            def numbers() -> Iterator[int]:
+                n = 0
+                while not done.is_set():
+                    yield n
+                    n += 1
+
+            async def restart_each_node() -> None:
+                await asyncio.sleep(1.0)
+                for node in cluster.nodes:
+                    await asyncio.to_thread(node.stop)
+                    await asyncio.sleep(0.5)
+                    await asyncio.to_thread(node.start)
+                    await asyncio.to_thread(cluster.wait_healthy, 60.0)
+                await asyncio.sleep(1.0)
+                done.set()
+
+            sending = asyncio.ensure_future(send(bus, subject, numbers(), concurrency=4))
+            await restart_each_node()
+            sent = await sending
+        result = figures("rolling restart of n1, n2, n3 (SIGTERM, start, wait healthy)", workers, sent)
+        assert result.lost == 0 and result.refused == 0 and result.sent > 100
+    finally:
+        workers.stop()

@@ -33,6 +33,15 @@ def cluster() -> Iterator[NatsCluster]:
     nodes.stop()
 
 
+@pytest.fixture
+def workers(cluster: NatsCluster, tmp_path: Path) -> Iterator[Workers]:
+    """Two instances of one service, each in a process of its own, on the cluster."""
+    instances = Workers(cluster.url, unique("svc"), unique("rides"), tmp_path)
+    instances.start(2)
+    yield instances
+    instances.stop()
+
+
 @dataclass
 class ClusterFigures(Figures):
     refused: int = 0
@@ -92,79 +101,63 @@ def figures(scenario: str, workers: Workers, sent: Sent) -> ClusterFigures:
     return result
 
 
-async def test_streams_and_consumers_are_replicated_on_three_nodes(cluster: NatsCluster, tmp_path: Path) -> None:
-    workers = Workers(cluster.url, unique("svc"), unique("rides"), tmp_path)
-    async with interlink.connect(cluster.url):
-        pass
+async def test_streams_and_consumers_are_replicated_on_three_nodes(cluster: NatsCluster, workers: Workers) -> None:
     client = await nats.connect(cluster.url.split(","))
     try:
         for stream in ("interlink_work", "interlink_events", "interlink_dead"):
             info = await client.jsm().stream_info(stream)
             assert info.config.num_replicas == 3 and info.cluster is not None
-            assert len(info.cluster.replicas or []) == 2  # the leader and two followers
-        workers.start(1)
-        consumers = await client.jsm().consumers_info("interlink_work")
-        assert consumers and all(c.config.num_replicas in (0, 3) and c.cluster and len(c.cluster.replicas or []) == 2
-                                 for c in consumers)
+            assert len(info.cluster.replicas or []) == 2  # the leader's two followers
+        for stream in ("interlink_work", "interlink_events"):  # the endpoint's and the subscription's consumer
+            consumers = await client.jsm().consumers_info(stream)
+            assert len(consumers) == 1 and consumers[0].cluster is not None
+            assert len(consumers[0].cluster.replicas or []) == 2
     finally:
-        workers.stop()
         await client.close()
 
 
 async def test_leader_killed_for_good_mid_stream_loses_and_refuses_nothing(cluster: NatsCluster,
-                                                                           tmp_path: Path) -> None:
-    subject = unique("rides")
-    workers = Workers(cluster.url, unique("svc"), subject, tmp_path)
-    workers.start(2)
-    try:
-        async with interlink.connect(cluster.url, name="cluster-sender") as bus:
-            leader = await stream_leader(cluster.url, "interlink_work")
-            killed: list[str] = []
+                                                                           workers: Workers) -> None:
+    async with interlink.connect(cluster.url, name="cluster-sender") as bus:
+        leader = await stream_leader(cluster.url, "interlink_work")
+        killed: list[str] = []
 
-            def kill_at_a_third(n: int) -> None:
-                if n == NOTIFICATIONS // 3 and not killed:
-                    cluster.node(leader).kill()
-                    killed.append(leader)
+        def kill_at_a_third(n: int) -> None:
+            if n == NOTIFICATIONS // 3 and not killed:
+                cluster.node(leader).kill()
+                killed.append(leader)
 
-            sent = await send(bus, subject, iter(range(NOTIFICATIONS)), before=kill_at_a_third)
-        assert killed == [leader]
-        result = figures(f"stream leader {leader} SIGKILLed for good after {NOTIFICATIONS // 3} of {NOTIFICATIONS}",
-                         workers, sent)
-        assert (result.lost, result.refused, result.sent) == (0, 0, NOTIFICATIONS)
-        assert await stream_leader(cluster.url, "interlink_work") != leader
-    finally:
-        workers.stop()
+        sent = await send(bus, workers.subject, iter(range(NOTIFICATIONS)), before=kill_at_a_third)
+    assert killed == [leader]
+    result = figures(f"stream leader {leader} SIGKILLed for good after {NOTIFICATIONS // 3} of {NOTIFICATIONS}",
+                     workers, sent)
+    assert (result.lost, result.refused, result.sent) == (0, 0, NOTIFICATIONS)
+    assert await stream_leader(cluster.url, "interlink_work") != leader
 
 
 async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: NatsCluster,
-                                                                      tmp_path: Path) -> None:
-    subject = unique("rides")
-    workers = Workers(cluster.url, unique("svc"), subject, tmp_path)
-    workers.start(2)
-    try:
-        async with interlink.connect(cluster.url, name="cluster-sender") as bus:
-            done = asyncio.Event()
+                                                                      workers: Workers) -> None:
+    async with interlink.connect(cluster.url, name="cluster-sender") as bus:
+        done = asyncio.Event()
 
-            def numbers() -> Iterator[int]:
-                n = 0
-                while not done.is_set():
-                    yield n
-                    n += 1
+        def numbers() -> Iterator[int]:
+            n = 0
+            while not done.is_set():
+                yield n
+                n += 1
 
-            async def restart_each_node() -> None:
-                await asyncio.sleep(1.0)
-                for node in cluster.nodes:
-                    await asyncio.to_thread(node.stop)
-                    await asyncio.sleep(0.5)
-                    await asyncio.to_thread(node.start)
-                    await asyncio.to_thread(cluster.wait_healthy, 60.0)
-                await asyncio.sleep(1.0)
-                done.set()
+        async def restart_each_node() -> None:
+            await asyncio.sleep(1.0)
+            for node in cluster.nodes:
+                await asyncio.to_thread(node.stop)
+                await asyncio.sleep(0.5)
+                await asyncio.to_thread(node.start)
+                await asyncio.to_thread(cluster.wait_healthy, 60.0)
+            await asyncio.sleep(1.0)
+            done.set()
 
-            sending = asyncio.ensure_future(send(bus, subject, numbers(), concurrency=4))
-            await restart_each_node()
-            sent = await sending
-        result = figures("rolling restart of n1, n2, n3 (SIGTERM, start, wait healthy)", workers, sent)
-        assert result.lost == 0 and result.refused == 0 and result.sent > 100
-    finally:
-        workers.stop()
+        sending = asyncio.ensure_future(send(bus, workers.subject, numbers(), concurrency=4))
+        await restart_each_node()
+        sent = await sending
+    result = figures("rolling restart of n1, n2, n3 (SIGTERM, start, wait healthy)", workers, sent)
+    assert result.lost == 0 and result.refused == 0 and result.sent > 100

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -78,6 +80,15 @@ class OwnRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class RabbitTls:
+    """PEM files for a node's TLS listener; clients must show a certificate signed by ``ca``."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
 class OwnRabbit:
     """A RabbitMQ node of its own (loopback, free ports, data in a temporary dir); a restart keeps its queues.
 
@@ -85,42 +96,65 @@ class OwnRabbit:
     switches to the rabbitmq user and logs to /var/log. Nothing of the machine's
     node is read: its env file (node name), config (port 5672) and enabled
     plugins (management would want 15672) are replaced by empty or own files,
-    and HOME points at the temporary dir so the Erlang cookie is created there.
-    The node registers with the machine's epmd (an Erlang node starts one if none
-    runs, and that one outlives the test). A stop is a SIGTERM, which RabbitMQ
-    answers with a clean shutdown (queues and persistent messages on disk, about
-    3 s); a start with the same dir recovers them (about 6 s).
+    and HOME points at the temporary dir so the Erlang cookie is created there
+    (or written there: ``cookie``, shared by the nodes of a cluster and by
+    :meth:`ctl`). The node registers with the machine's epmd (an Erlang node
+    starts one if none runs, and that one outlives the test). A stop is a
+    SIGTERM, which RabbitMQ answers with a clean shutdown (queues and persistent
+    messages on disk, about 3 s); a start with the same dir recovers them (about
+    6 s). ``tls``: a TLS listener too (``tls_url``), requiring a client certificate,
+    with the EXTERNAL login (by the certificate's common name) enabled.
     """
 
     SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+    CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
-    def __init__(self) -> None:
+    def __init__(self, *, cookie: str | None = None, tls: RabbitTls | None = None, wait: bool = True) -> None:
         script = self.SCRIPT if os.path.exists(self.SCRIPT) else shutil.which("rabbitmq-server")
         if script is None:
             raise RuntimeError("rabbitmq-server is not installed")
         self.script = script
         self.port = free_port()
+        self.tls_port = free_port() if tls else 0
         self.dir = Path(tempfile.mkdtemp(prefix="interlink-rabbit-"))
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
-        self.env = self._environment(free_port())
+        self.tls_url = f"amqps://guest:guest@127.0.0.1:{self.tls_port}/"
+        self.nodename = f"iltest-{self.port}@localhost"
+        self.env = self._environment(free_port(), cookie, tls)
         self.proc: subprocess.Popen[bytes] | None = None
         try:
-            self._start()
+            self._spawn()
+            if wait:
+                self.wait()
         except BaseException:
             self.stop()
             raise
 
-    def _environment(self, dist_port: int) -> dict[str, str]:
-        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
-        (self.dir / "enabled_plugins").write_text("[].\n")
+    def _environment(self, dist_port: int, cookie: str | None, tls: RabbitTls | None) -> dict[str, str]:
+        config = f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+        plugins = "[]"
+        if tls is not None:
+            config += (f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+                       f"ssl_options.cacertfile = {tls.ca}\nssl_options.certfile = {tls.cert}\n"
+                       f"ssl_options.keyfile = {tls.key}\nssl_options.verify = verify_peer\n"
+                       "ssl_options.fail_if_no_peer_cert = true\n"
+                       "auth_mechanisms.1 = PLAIN\nauth_mechanisms.2 = EXTERNAL\n"
+                       "ssl_cert_login_from = common_name\n")
+            plugins = "[rabbitmq_auth_mechanism_ssl]"
+        (self.dir / "rabbitmq.conf").write_text(config)
+        (self.dir / "enabled_plugins").write_text(f"{plugins}.\n")
         (self.dir / "rabbitmq-env.conf").write_text("")
+        if cookie is not None:
+            cookie_file = self.dir / ".erlang.cookie"
+            cookie_file.write_text(cookie)
+            cookie_file.chmod(0o400)
         return {
             **os.environ,
             "HOME": str(self.dir),
             "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
             "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "RABBITMQ_NODENAME": f"iltest-{self.port}@localhost",
+            "RABBITMQ_NODENAME": self.nodename,
             "RABBITMQ_DIST_PORT": str(dist_port),
             "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
             "RABBITMQ_LOG_BASE": str(self.dir / "log"),
@@ -129,20 +163,48 @@ class OwnRabbit:
             "ERL_EPMD_ADDRESS": "127.0.0.1",
         }
 
-    def _start(self) -> None:
+    def _spawn(self) -> None:
         with open(self.dir / "console.log", "ab") as console:
             # a session of its own: the script and the Erlang VM it starts can be killed as one group
             self.proc = subprocess.Popen([self.script], env=self.env, stdout=console, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait(self, timeout: float = 90.0) -> None:
+        """Until the node listens on its port(s) (a cluster node also waits for its peers' tables)."""
         try:
-            _wait_port(self.port, timeout=60.0, proc=self.proc)
+            for port in (self.port, self.tls_port) if self.tls_port else (self.port,):
+                _wait_port(port, timeout=timeout, proc=self.proc)
         except RuntimeError as exc:
             tail = (self.dir / "console.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{exc}\n{tail}") from None
 
+    def ctl(self, *args: str, timeout: float = 60.0) -> str:
+        """``rabbitmqctl -n NODE ARGS`` as this node's user (its HOME, so its cookie); the output."""
+        done = subprocess.run([self.CTL, "-n", self.nodename, *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: exit {done.returncode}: {done.stderr or done.stdout}")
+        return done.stdout
+
     def restart(self) -> None:
         self._kill()
-        self._start()
+        self._spawn()
+        self.wait()
+
+    def start(self) -> None:
+        """Start again after :meth:`kill` or a stop, from the same data dir."""
+        if self.proc is None:
+            self._spawn()
+            self.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the node (script and VM): no shutdown, nothing flushed."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            _wait_closed(self.port)  # the VM, not the script, holds the port: gone only once it is refused
 
     def _kill(self) -> None:
         proc, self.proc = self.proc, None
@@ -162,6 +224,47 @@ class OwnRabbit:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RabbitCluster:
+    """``size`` :class:`OwnRabbit` nodes sharing an Erlang cookie, joined with ``rabbitmqctl join_cluster``.
+
+    ``url`` names every node (``amqp://guest:guest@127.0.0.1:P1,127.0.0.1:P2,.../``).
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        cookie = secrets.token_hex(20)
+        self.nodes: list[OwnRabbit] = []
+        try:
+            for _ in range(size):
+                self.nodes.append(OwnRabbit(cookie=cookie, wait=False))
+            for node in self.nodes:
+                node.wait()
+            for node in self.nodes[1:]:
+                node.ctl("stop_app")
+                node.ctl("join_cluster", self.nodes[0].nodename)
+                node.ctl("start_app")
+        except BaseException:
+            self.stop()
+            raise
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        self.url = f"amqp://guest:guest@{hosts}/"
+
+    def node_on(self, port: int) -> OwnRabbit:
+        return next(node for node in self.nodes if node.port == port)
+
+    def leader(self, queue: str) -> OwnRabbit:
+        """The node leading quorum queue ``queue`` (asked of a running node)."""
+        asker = next(node for node in self.nodes if node.proc is not None)
+        for line in asker.ctl("list_queues", "-q", "--no-table-headers", "name", "leader").splitlines():
+            name, _, leader = line.partition("\t")
+            if name == queue:
+                return next(node for node in self.nodes if node.nodename == leader.strip())
+        raise LookupError(f"no queue {queue!r} on the cluster")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
 def _wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -173,3 +276,14 @@ def _wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen[bytes] |
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"broker did not listen on {port}")
+
+
+def _wait_closed(port: int, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                time.sleep(0.05)
+        except OSError:
+            return
+    raise RuntimeError(f"port {port} still open {timeout:g}s after a kill")

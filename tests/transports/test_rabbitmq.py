@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ from interlink.testing import unique
 from interlink.testing.conformance import counting_service, eventually
 from interlink.transports.base import Binding, Handler, Message
 from interlink.transports.rabbitmq import RabbitTransport
-from interlink.transports.rabbitmq._topology import amqp_pattern, delay_tier, parse_url
+from interlink.transports.rabbitmq._topology import amqp_pattern, delay_tier
+from interlink.transports.rabbitmq._url import parse_url
 from tests.conftest import require_broker
 
 RABBIT_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -69,6 +71,28 @@ def test_url_options_are_split_off_and_checked() -> None:
             parse_url(f"amqp://localhost/?{bad}")
 
 
+def test_several_hosts_mean_a_cluster_with_quorum_queues() -> None:
+    opts = parse_url("amqp://bob:pw@h1:5672,h2:5673,[::1]/v?heartbeat=5")
+    assert opts.urls == ("amqp://bob:pw@h1:5672/v?heartbeat=5&reconnect_interval=1",
+                         "amqp://bob:pw@h2:5673/v?heartbeat=5&reconnect_interval=1",
+                         "amqp://bob:pw@[::1]:5672/v?heartbeat=5&reconnect_interval=1")
+    assert opts.shown == "amqp://bob@h1:5672,h2:5673,[::1]:5672/v" and opts.cluster
+    assert opts.queue_type == "quorum"
+    assert parse_url("amqp://h1,h2/?queue_type=classic").queue_type == "classic"
+    assert parse_url("amqps://h1").urls == ("amqps://h1:5671?reconnect_interval=1",)
+    assert parse_url("amqp://h1").queue_type == "classic" and not parse_url("amqp://h1").cluster
+
+
+def test_bad_hosts_and_options_are_named(tmp_path: Path) -> None:
+    for url, named in (("amqp://h1,,h2/", "bad host"), ("amqp://h1:99999/", "bad port"),
+                       ("amqp://h1/?colour=red", "unknown URL option 'colour'"),
+                       ("amqp://h1/?certfile=c.pem", "certfile= is a TLS option: use amqps://"),
+                       (f"amqps://h1/?cafile={tmp_path / 'none.pem'}", "cafile=.* cannot be read"),
+                       ("amqps://h1/?auth=kerberos", "auth='kerberos'")):
+        with pytest.raises(ValueError, match=named):
+            parse_url(url)
+
+
 def test_wildcards_map_onto_amqp() -> None:
     assert amqp_pattern("a.*.c") == "a.*.c"
     assert amqp_pattern("a.>") == "a.*.#"  # '#' alone would also match "a"
@@ -100,6 +124,18 @@ async def test_bad_connection_fails_fast_and_clearly(url: str, bad_url: str, cau
     text = str(err.value)
     assert cause in text and "127.0.0.1" in text and "s3cret" not in text
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no library stack attached
+
+
+async def test_several_hosts_are_tried_in_turn(url: str, transports: list[RabbitTransport]) -> None:
+    transport = await started(transports, url.replace("127.0.0.1:5672", "127.0.0.1:1,127.0.0.1:5672"))
+    assert transport._connection is not None and transport._connection.url.port == 5672
+    subject = unique()
+    got: list[bytes] = []
+    await transport.consume(Binding("endpoint", subject, group="g", durable=True, name="g"), acking(got))
+    await transport.send(Message(subject, b"on the live host"))
+    await eventually(lambda: got == [b"on the live host"])
+    with pytest.raises(interlink.BrokerError, match=r"no host could be used: .*127.0.0.1:1.*127.0.0.1:2.*refused"):
+        await RabbitTransport("amqp://guest:guest@127.0.0.1:1,127.0.0.1:2/").start()
 
 
 async def test_a_silent_port_times_out_at_connect() -> None:

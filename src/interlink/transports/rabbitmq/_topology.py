@@ -24,24 +24,19 @@ Endpoint queues are per subject, not per service: an endpoint subject has one ow
 and a sender can then park a send for an endpoint that nobody has served yet by
 declaring that queue itself.
 
-URL options (removed before the URL reaches aio-pika; everything else passes through):
-``prefix`` (``il``), ``queue_type`` (``classic`` or ``quorum``, for ``ep``/``sub`` queues),
-``expires`` (seconds a durable ``ep``/``sub`` queue may go unused before the broker
-deletes it with its messages; default 7 days, 0 = never), ``dead_expires`` (the same
-for the dead-letter queue; default 0 = never), ``window`` (unconfirmed durable
-publishes in flight per connection; default 512), ``connect_timeout`` (seconds, 5).
-aio-pika's own ``reconnect_interval`` defaults to 1 second here (5 in aio-pika).
+URL options and hosts: :mod:`interlink.transports.rabbitmq._url`. On a cluster (several hosts)
+the durable ``ep``/``sub`` queues and the delay queues are quorum queues; the dead-letter queue
+stays classic (see :meth:`Names.dead_arguments`).
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from interlink.transports.rabbitmq._url import Options
 
 MAX_NAME = 255  # AMQP short string: queue names and routing keys
 LIVE_EXPIRES_MS = 300_000  # a live queue nobody ever consumed (a failed setup) goes after 5 minutes
@@ -55,69 +50,6 @@ DELAY = "x-il-delay"
 _BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-exchange", "x-first-death-queue",
                    "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
 TRANSPORT_HEADERS = (ATTEMPT, SUBJECT, DELAY, *_BROKER_HEADERS)
-
-_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
-_OURS = ("prefix", "queue_type", "expires", "dead_expires", "window", "connect_timeout")
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    url: str  # what aio-pika gets
-    shown: str  # for messages: no password, no options
-    vhost: str
-    prefix: str = "il"
-    queue_type: str = "classic"
-    expires: float = 7 * 86_400.0
-    dead_expires: float = 0.0
-    window: int = 512
-    connect_timeout: float = 5.0
-
-
-def parse_url(url: str) -> Options:
-    """Split the interlink options off an ``amqp://`` URL and validate them (ValueError names the option)."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in query if k in _OURS}
-    rest = [(k, v) for k, v in query if k not in _OURS]
-    if not any(k == "reconnect_interval" for k, _ in rest):
-        rest.append(("reconnect_interval", "1"))  # aio-pika waits 5 s before reconnecting by default
-    host = parts.hostname or "localhost"
-    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
-    user = f"{unquote(parts.username)}@" if parts.username else ""
-    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    shown = f"{parts.scheme}://{user}{host}:{port}/{quote_vhost(vhost)}"
-    options: dict[str, Any] = {}
-    if "prefix" in ours:
-        prefix = ours["prefix"]
-        if not _PREFIX.fullmatch(prefix) or prefix.startswith("amq."):
-            raise ValueError(f"{shown}: prefix={prefix!r} must be 1-32 of [A-Za-z0-9_.:-], not starting 'amq.'")
-        options["prefix"] = prefix
-    if "queue_type" in ours:
-        if ours["queue_type"] not in ("classic", "quorum"):
-            raise ValueError(f"{shown}: queue_type={ours['queue_type']!r}: use classic or quorum")
-        options["queue_type"] = ours["queue_type"]
-    for name in ("expires", "dead_expires", "connect_timeout"):
-        if name in ours:
-            options[name] = _number(shown, name, ours[name])
-    if "window" in ours:
-        options["window"] = max(1, int(_number(shown, "window", ours["window"])))
-    clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
-    return Options(clean, shown, vhost, **options)
-
-
-def quote_vhost(vhost: str) -> str:
-    return "" if vhost == "/" else vhost
-
-
-def _number(shown: str, name: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = -1.0
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{shown}: {name}={value!r} must be a number >= 0")
-    return number
-
 
 @dataclass(frozen=True, slots=True)
 class QueuePlan:
@@ -178,10 +110,16 @@ class Names:
         return args
 
     def dead_arguments(self) -> dict[str, Any]:
+        """Always a classic queue, on one node of a cluster: browsing relies on its requeue order."""
         return {"x-expires": int(self.options.dead_expires * 1000)} if self.options.dead_expires > 0 else {}
 
     def delay_arguments(self, tier_ms: int) -> dict[str, Any]:
-        return {"x-message-ttl": tier_ms, "x-dead-letter-exchange": ""}
+        args: dict[str, Any] = {"x-message-ttl": tier_ms, "x-dead-letter-exchange": ""}
+        if self.options.queue_type == "quorum":
+            # a quorum queue dead-letters at most once unless told otherwise; at-least-once needs reject-publish
+            args.update({"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once",
+                         "x-overflow": "reject-publish"})
+        return args
 
     def plans(self, kind: str, pattern: str, group: str | None, durable: bool, token: str,
               parked: bool = False) -> list[QueuePlan]:

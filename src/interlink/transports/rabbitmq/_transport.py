@@ -1,6 +1,11 @@
 """``amqp://`` transport: RabbitMQ through aio-pika, with every guarantee of the interface.
 
-    bus = interlink.connect("amqp://guest:guest@127.0.0.1:5672/?queue_type=quorum")
+    bus = interlink.connect("amqp://guest:guest@127.0.0.1:5672/")
+    bus = interlink.connect("amqp://u:p@h1:5672,h2:5672,h3:5672/")      # a cluster: quorum queues
+    bus = interlink.connect("amqps://u:p@h1/?cafile=ca.pem&certfile=c.pem&keyfile=k.pem")
+
+Hosts, options and TLS files of the URL are described in :mod:`interlink.transports.rabbitmq._url`;
+``tls=`` (an ``ssl.SSLContext``) takes the place of the TLS files and makes the connection TLS.
 
 The topology (exchanges, queues, arguments, URL options) is described in
 :mod:`interlink.transports.rabbitmq._topology`; consuming in
@@ -31,8 +36,8 @@ The topology (exchanges, queues, arguments, URL options) is described in
   an unsettled delivery comes back when its channel or connection goes.
 - ``max_payload`` is 16 MiB (RabbitMQ accepts 128 MiB by default, but bodies that
   large stall every other message on the connection).
-- after a lost connection aio-pika reconnects (every second) and redeclares the
-  queues; requests waiting for a reply fail at once with ``ConnectionLost`` (their
+- after a lost connection aio-pika reconnects (every second, to the next host of
+  the URL: :mod:`interlink.transports.rabbitmq._hosts`) and redeclares the queues; requests waiting for a reply fail at once with ``ConnectionLost`` (their
   direct reply-to address died with the channel), durable publishes not yet
   confirmed are published again.
 
@@ -54,7 +59,6 @@ from typing import Any, cast
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
-from aio_pika.connection import make_url
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
@@ -62,8 +66,10 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoRes
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
 from interlink.transports.rabbitmq import _dead as dead_letters
 from interlink.transports.rabbitmq._consumer import Consumer, RawConsumer, to_message, underlay
+from interlink.transports.rabbitmq._hosts import FailoverConnection
 from interlink.transports.rabbitmq._publisher import Publisher
-from interlink.transports.rabbitmq._topology import ATTEMPT, SUBJECT, Names, delay_tier, parse_url
+from interlink.transports.rabbitmq._topology import ATTEMPT, SUBJECT, Names, delay_tier
+from interlink.transports.rabbitmq._url import parse_url
 
 log = logging.getLogger("interlink")
 
@@ -111,8 +117,8 @@ class RabbitTransport(Transport):
     max_payload = 16 * 1024 * 1024
 
     def __init__(self, url: str, *, tls: ssl.SSLContext | None = None) -> None:
-        if tls is not None:  # the connection takes it once TLS is wired for this broker
-            raise ValueError(f"tls= is not supported by {url.split(':', 1)[0]}:// yet")
+        if tls is not None and not url.lower().startswith("amqps:"):
+            url = "amqps" + url[url.index(":"):]  # a TLS context given: the connection is TLS
         self.tls = tls
         self.options = parse_url(url)
         self.names = Names(self.options)
@@ -129,12 +135,26 @@ class RabbitTransport(Transport):
     # -- connection ------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect to the first host that answers, in the URL's order (a cluster's hosts: each in turn)."""
         if self._connection is not None:
             return
+        failures: list[str] = []
+        for first in range(len(self.options.urls)):
+            try:
+                self._connection = await self._dial(first)
+                return
+            except BrokerError as exc:
+                if len(self.options.urls) == 1:
+                    raise
+                failures.append(str(exc))
+        raise BrokerError(f"{self.options.shown}: connect: no host could be used: " + "; ".join(failures))
+
+    async def _dial(self, first: int) -> AbstractRobustConnection:
         opts = self.options
         # Built by hand rather than with connect_robust: a connection given up on (timeout, bad login)
         # must be closed, or it would go on reconnecting in the background.
-        connection = aio_pika.RobustConnection(make_url(opts.url))
+        connection = FailoverConnection(opts.urls, first, tls=self.tls)
+        shown = opts.shown if not opts.cluster else f"{opts.shown} (host {connection.host})"
         try:
             async with asyncio.timeout(opts.connect_timeout):
                 await connection.connect(timeout=opts.connect_timeout)
@@ -143,12 +163,12 @@ class RabbitTransport(Transport):
             with contextlib.suppress(Exception):
                 await connection.close()
             if isinstance(exc, TimeoutError):
-                raise BrokerError(f"{opts.shown}: connect: no answer within {opts.connect_timeout:g}s "
+                raise BrokerError(f"{shown}: connect: no answer within {opts.connect_timeout:g}s "
                                   f"(host unreachable or not an AMQP port?)") from None
             if isinstance(exc, Exception):
-                raise translate(exc, opts.shown, "connect", opts.vhost) from None
+                raise translate(exc, shown, "connect", opts.vhost) from None
             raise
-        self._connection = connection
+        return connection
 
     async def _open(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel(publisher_confirms=False)
@@ -360,7 +380,13 @@ class RabbitTransport(Transport):
         name = self.names.delay(tier)
         async with self._scratch() as channel:
             await channel.exchange_declare(name, exchange_type="fanout", durable=True)
-            await channel.queue_declare(name, durable=True, arguments=self.names.delay_arguments(tier))
+        try:
+            async with self._scratch() as channel:
+                await channel.queue_declare(name, durable=True, arguments=self.names.delay_arguments(tier))
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            # declared earlier as another queue type (a single node, then a cluster): it delays all the same
+            log.warning("delay queue %s exists with other arguments; using it as it is: %s", name, exc)
+        async with self._scratch() as channel:
             await channel.queue_bind(name, name, routing_key="")
         self._tiers.add(tier)
 

@@ -37,9 +37,10 @@ The topology (exchanges, queues, arguments, URL options) is described in
 - ``max_payload`` is 16 MiB (RabbitMQ accepts 128 MiB by default, but bodies that
   large stall every other message on the connection).
 - after a lost connection aio-pika reconnects (every second, to the next host of
-  the URL: :mod:`interlink.transports.rabbitmq._hosts`) and redeclares the queues; requests waiting for a reply fail at once with ``ConnectionLost`` (their
-  direct reply-to address died with the channel), durable publishes not yet
-  confirmed are published again.
+  the URL: :mod:`interlink.transports.rabbitmq._hosts`) and redeclares the queues;
+  requests waiting for a reply fail at once with ``ConnectionLost`` (their direct
+  reply-to address died with the channel), durable publishes not yet confirmed are
+  published again.
 
 Every aio-pika/aiormq error becomes an interlink error in :func:`translate`.
 """

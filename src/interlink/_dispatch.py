@@ -90,6 +90,8 @@ class Dispatcher:
         try:
             result = await (self._run(body, ctx) if self.retry is None or message.reply_to is not None
                             else self._run_retrying(body, ctx))
+            if self.spec.publish is not None and result is not None:  # before the ack: at least once
+                await self.bus.publish(self.spec.publish, result, parent=ctx)
         except ServiceError as exc:
             self._forget(message_id)
             await self._failed(message, receipt, RemoteError(exc.code, exc.message, self.service, exc.details),

@@ -80,6 +80,7 @@ class HandlerSpec:
     is_async: bool
     broadcast: bool
     delivery: Delivery
+    publish: str | None = None  # where a non-None return value is published (before the ack)
 
     @property
     def name(self) -> str:
@@ -104,29 +105,37 @@ class Service:
     def __repr__(self) -> str:
         return f"Service({self.name!r}, version={self.version!r})"
 
-    def endpoint(self, subject: str, **delivery: Any) -> Callable[[F], F]:
+    def endpoint(self, subject: str, *, publish: str | None = None, **delivery: Any) -> Callable[[F], F]:
         """Point-to-point: requests, notifications and sends to the exact ``subject``.
 
-        The return value is the reply (dropped for notifications). Keyword
-        options are those of :class:`Delivery`.
+        The return value is the reply (dropped for notifications). ``publish``: a
+        subject where a non-None return value is also published, before the incoming
+        message is acknowledged (at least once). Keyword options are those of :class:`Delivery`.
         """
         check_subject(subject)
-        return self._declare("endpoint", subject, False, Delivery(**delivery))
+        if publish is not None:
+            check_subject(publish)
+        return self._declare("endpoint", subject, False, Delivery(**delivery), publish)
 
-    def subscribe(self, pattern: str, *, broadcast: bool = False, **delivery: Any) -> Callable[[F], F]:
+    def subscribe(self, pattern: str, *, broadcast: bool = False, publish: str | None = None,
+                  **delivery: Any) -> Callable[[F], F]:
         """Publish-subscribe: one copy per service (balanced), or per instance with ``broadcast=True``.
 
-        A non-None return value is sent back to a ``gather``/``scatter`` caller.
+        A non-None return value is sent back to a ``gather``/``scatter`` caller, and with
+        ``publish="orders.validated"`` also published there before the incoming event is
+        acknowledged (at least once: a failed publish retries the event).
         Broadcast subscriptions are live-only: an instance gets what is published while it runs.
         """
         check_pattern(pattern)
+        if publish is not None:
+            check_subject(publish)
         options = Delivery(**delivery)
         if broadcast and options.durable:
             options = Delivery(**{**_fields(options), "durable": False})
-        return self._declare("subscription", pattern, broadcast, options)
+        return self._declare("subscription", pattern, broadcast, options, publish)
 
     def _declare(self, kind: Literal["endpoint", "subscription"], subject: str, broadcast: bool,
-                 delivery: Delivery) -> Callable[[F], F]:
+                 delivery: Delivery, publish: str | None = None) -> Callable[[F], F]:
         if kind == "endpoint" and any(h.kind == "endpoint" and h.subject == subject for h in self.handlers):
             raise ValueError(f"{self.name}: endpoint {subject!r} is declared twice")
 
@@ -137,7 +146,7 @@ class Service:
             body_type, ctx_param = _signature(func)
             self.handlers.append(HandlerSpec(
                 kind, subject, func, body_type, ctx_param,
-                inspect.iscoroutinefunction(func), broadcast, delivery,
+                inspect.iscoroutinefunction(func), broadcast, delivery, publish,
             ))
             return func
 

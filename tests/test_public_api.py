@@ -7,6 +7,7 @@ EXPECTED = {
     "ServiceError", "SubjectError", "ValidationError", "connect",
     "Breaker", "Bulkhead", "CircuitBreaker", "CircuitOpen", "Policies", "Policy", "Retry",
     "KillSwitch", "RetryPolicy", "RetryRule", "no_retry", "retry_on",
+    "HandlerInfo", "InstanceInfo",
 }
 
 

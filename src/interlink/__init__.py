@@ -33,6 +33,7 @@ from interlink._errors import (
     SubjectError,
     ValidationError,
 )
+from interlink._registry import HandlerInfo, InstanceInfo
 from interlink._killswitch import KillSwitch
 from interlink._resilience import Breaker, Bulkhead, CircuitBreaker, Policies, Policy, Retry
 from interlink._retry import RetryPolicy, RetryRule, no_retry, retry_on
@@ -55,7 +56,9 @@ __all__ = [
     "DeadLetterNotFound",
     "DeadLetters",
     "Delivery",
+    "HandlerInfo",
     "Instance",
+    "InstanceInfo",
     "InterlinkError",
     "KillSwitch",
     "MemoryTransport",

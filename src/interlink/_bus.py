@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from interlink import _headers as h
+from interlink import _registry, observe
 from interlink._codec import Codec
 from interlink._context import Context, Reply
 from interlink._dead import DeadLetters
@@ -38,12 +39,17 @@ class Instance:
     def __init__(self, service: Service, instance_id: str, subscriptions: list[Subscription]) -> None:
         self.service = service
         self.id = instance_id
+        self.started = time.time()
+        self.stopped = False
+        #: Each handler's counters (see interlink._registry), in declaration order.
+        self.stats: list[_registry.HandlerStats] = []
         self._subscriptions = subscriptions
         #: The kill switches of its handlers that have one (see interlink._killswitch).
         self.switches: list[Switch] = []
 
     async def stop(self) -> None:
         """Stop taking messages; those in flight finish (unsettled ones go back to the broker)."""
+        self.stopped = True
         subs, self._subscriptions = self._subscriptions, []
         await asyncio.gather(*(s.stop() for s in subs), return_exceptions=True)
 
@@ -66,6 +72,9 @@ class Bus:
         #: The broker's dead letters: list, get, replay, purge (see interlink._dead).
         self.dead_letters = DeadLetters(self)
         self._on_close = on_close
+        #: Where the styles send: the transport, wrapped by the observe hooks that are on.
+        self.out = observe.outgoing(transport, name, observe.system_of(transport))
+        self._registry = _registry.Responder(self)
         self._inbox: str | None = None
         self._gathers: dict[str, asyncio.Queue[Message]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -133,6 +142,7 @@ class Bus:
                     max_inflight=d.max_concurrency, ack_wait=d.ack_wait,
                 )
                 dispatcher = Dispatcher(self, service.name, instance_id, spec)
+                instance.stats.append(dispatcher.watch.stats)
                 if d.kill_switch is None:
                     subscriptions.append(await self.transport.consume(binding, dispatcher))
                 else:
@@ -141,7 +151,23 @@ class Bus:
             await instance.stop()
             raise
         self.instances.append(instance)
+        await self._registry.start()
         return instance
+
+    # -- who is running ----------------------------------------------------
+
+    async def services(self, within: float = 0.5, service: str | None = None) -> list[_registry.InstanceInfo]:
+        """Every service instance running on the broker (or of ``service``), with its handlers' stats.
+
+        Each bus answers within ``within`` seconds; see :mod:`interlink._registry` for the data shape.
+        """
+        await self.start()
+        return await _registry.collect(self, within, service)
+
+    def local_services(self) -> list[_registry.InstanceInfo]:
+        """The instances this bus serves, without asking the broker."""
+        system = observe.system_of(self.transport)
+        return [_registry.instance_info(i, system) for i in self.instances if not i.stopped]
 
     # -- the five styles ---------------------------------------------------
 
@@ -193,7 +219,7 @@ class Bus:
         wait = timeout if left is None else min(timeout, left)
         if wait <= 0:
             raise RequestTimeout(f"no time left to request {subject!r} (deadline passed)")
-        reply = await self.transport.request(message, wait)
+        reply = await self.out.request(message, wait)
         return self._decode_reply(reply, reply_type)
 
     def _decode_reply(self, reply: Message, reply_type: Any) -> Any:
@@ -206,7 +232,7 @@ class Bus:
                      parent: Context | None = None) -> str:
         """Notification: one instance of the endpoint's service handles it; no reply."""
         message = self._envelope(subject, body, parent, headers)
-        await self.transport.send(message)
+        await self.out.send(message)
         return message.headers[h.MESSAGE_ID]
 
     async def send(self, subject: str, body: Any = None, *, reply_to: str, headers: dict[str, str] | None = None,
@@ -221,14 +247,14 @@ class Bus:
         cid = message.headers[h.MESSAGE_ID]
         message.headers[h.CORRELATION_ID] = cid
         message.headers[h.REPLY_TO] = reply_to
-        await self.transport.send(message)
+        await self.out.send(message)
         return cid
 
     async def publish(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
                       durable: bool = True, parent: Context | None = None) -> str:
         """Publish/subscribe: one copy per subscribing service (per instance for broadcast)."""
         message = self._envelope(subject, body, parent, headers)
-        await self.transport.publish(message, durable=durable)
+        await self.out.publish(message, durable=durable)
         return message.headers[h.MESSAGE_ID]
 
     async def gather(self, subject: str, body: Any = None, within: float = 1.0, max_replies: int | None = None,
@@ -249,7 +275,7 @@ class Bus:
         queue: asyncio.Queue[Message] = asyncio.Queue()
         self._gathers[key] = queue
         try:
-            await self.transport.publish(message, durable=False)
+            await self.out.publish(message, durable=False)
             loop = asyncio.get_running_loop()
             end = loop.time() + within
             count = 0

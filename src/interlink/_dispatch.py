@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from interlink import _headers as h
+from interlink import observe
 from interlink._context import Context
 from interlink._errors import RemoteError, ServiceError, ValidationError
 from interlink._killswitch import Switch
@@ -46,8 +47,13 @@ class Dispatcher:
         order_by = spec.delivery.order_by
         self.key_of = key_getter(order_by) if order_by is not None else None
         self.turns = KeyedTurns()
+        self.watch = observe.Watch.for_handler(service, instance, spec, observe.system_of(bus.transport))
 
     async def __call__(self, message: Message) -> None:
+        with self.watch(message):  # the observe seam: stats, span, metrics, log context; see note()
+            await self._handle(message)
+
+    async def _handle(self, message: Message) -> None:
         receipt = message.receipt
         headers = message.headers
         message_id = headers.get(h.MESSAGE_ID, "")
@@ -94,16 +100,19 @@ class Dispatcher:
                 await self.bus.publish(self.spec.publish, result, parent=ctx)
         except ServiceError as exc:
             self._forget(message_id)
+            observe.note("error", exc)
             await self._failed(message, receipt, RemoteError(exc.code, exc.message, self.service, exc.details),
                                retry=False, rule=self.retry.rule_for(exc) if self.retry else None)
         except RemoteError as exc:  # a nested call failed: answer with its code, not as a crash of ours
             self._forget(message_id)
+            observe.note("error", exc)
             log.warning("%s: handler %s on %s answered %s: %s (from %s)", self.service, self.spec.name,
                         message.subject, exc.code, exc.message, " -> ".join(exc.path) or "?")
             await self._failed(message, receipt, exc.crossed(self.service), retry=exc.code == "internal",
                                rule=self.retry.rule_for(exc) if self.retry else None)
         except Exception as exc:
             self._forget(message_id)
+            observe.note("error", exc)
             if self.switch is not None:
                 self.switch.record(True)
             log.exception("%s: handler %s failed on %s (attempt %d)", self.service, self.spec.name,
@@ -197,6 +206,7 @@ class Dispatcher:
     async def _rejected(self, message: Message, receipt: Receipt | None, exc: ValidationError) -> None:
         """A body that cannot be decoded or validated: answered or dead-lettered at once, never retried."""
         log.warning("%s: rejected message on %s: %s", self.service, message.subject, exc)
+        observe.note("invalid", exc)
         error = RemoteError("invalid", str(exc), self.service)
         await self._failed(message, receipt, error, retry=False, reason=str(exc))
 
@@ -212,9 +222,11 @@ class Dispatcher:
             return
         if rule is not None:  # the handler's retry policy decides
             if message.attempt <= rule.delayed:
+                observe.note("retried")
                 await receipt.nack(rule.delay(message.attempt))
                 return
         elif retry and message.attempt < self.spec.delivery.max_attempts:
+            observe.note("retried")
             await receipt.nack(self._backoff(message.attempt))
             return
         if not retry and h.REPLY_TO in headers:
@@ -242,6 +254,7 @@ class Dispatcher:
         headers[h.DEAD_ATTEMPTS] = str(message.attempt)
         headers[h.DEAD_SERVICE] = self.service
         headers[h.DEAD_KIND] = self.spec.kind
+        observe.note("dead_lettered", reason=reason)
         log.error("%s: dead-lettered message %s on %s after %d attempt(s): %s", self.service,
                   headers.get(h.MESSAGE_ID, "?"), message.subject, message.attempt, reason)
         await self.bus.transport.dead_letter(Message(message.subject, message.body, headers))

@@ -34,9 +34,12 @@ Example (the memory transport is a complete implementation)::
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from interlink._registry import InstanceInfo
 
 
 class Receipt(Protocol):
@@ -163,6 +166,11 @@ class Transport(abc.ABC):
         delivered. The handler is awaited per message; the transport may run up
         to ``binding.max_inflight`` handlers concurrently.
         """
+
+    async def serve_discovery(self, snapshot: Callable[[], Sequence[InstanceInfo]]) -> None:
+        """Answer the broker's own service-discovery protocol, if it has one, for the instances
+        ``snapshot()`` returns at each question (NATS: the ADR-32 services API). Default: none."""
+        return None
 
     async def __aenter__(self) -> Transport:
         await self.start()

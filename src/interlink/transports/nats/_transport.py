@@ -73,9 +73,13 @@ from interlink.transports.nats._support import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription as NatsSubscription
     from nats.js.api import ConsumerConfig
+
+    from interlink._registry import InstanceInfo
 
 CONNECT_WAIT = 5.0  # start() gives up after this long without a connection
 STORE_WAIT = 30.0  # a JetStream publish is resent this long through reconnects and leader elections
@@ -364,6 +368,13 @@ class NatsTransport(Transport):
 
     async def remove_dead_letters(self, message_ids: set[str] | None = None) -> int:
         return await self._jetstream.remove_dead(message_ids)
+
+    async def serve_discovery(self, snapshot: Callable[[], Sequence[InstanceInfo]]) -> None:
+        from interlink.transports.nats._services import serve_services_api
+
+        with broker_errors(self.url, "subscribe to $SRV.>"):
+            self._inboxes.append(await serve_services_api(self.client, snapshot))
+            await self.client.flush(timeout=5)
 
     # -- consuming -----------------------------------------------------------
 

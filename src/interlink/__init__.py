@@ -33,8 +33,8 @@ from interlink._errors import (
     SubjectError,
     ValidationError,
 )
-from interlink._registry import HandlerInfo, InstanceInfo
 from interlink._killswitch import KillSwitch
+from interlink._registry import HandlerInfo, InstanceInfo
 from interlink._resilience import Breaker, Bulkhead, CircuitBreaker, Policies, Policy, Retry
 from interlink._retry import RetryPolicy, RetryRule, no_retry, retry_on
 from interlink._service import Delivery, Service

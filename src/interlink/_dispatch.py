@@ -51,9 +51,9 @@ class Dispatcher:
 
     async def __call__(self, message: Message) -> None:
         with self.watch(message):  # the observe seam: stats, span, metrics, log context; see note()
-            await self._handle(message)
+            await self._receive(message)
 
-    async def _handle(self, message: Message) -> None:
+    async def _receive(self, message: Message) -> None:
         receipt = message.receipt
         headers = message.headers
         message_id = headers.get(h.MESSAGE_ID, "")

@@ -177,6 +177,7 @@ class Bus:
         headers = dict(extra) if extra else {}
         message_id = headers.get(h.MESSAGE_ID) or h.new_id()  # a caller's own id makes sends idempotent
         headers[h.MESSAGE_ID] = message_id
+        headers[h.VERSION] = h.PROTOCOL_TEXT
         headers[h.CONTENT_TYPE] = self.codec.content_type
         if parent is not None:
             incoming = parent.headers
@@ -191,8 +192,8 @@ class Bus:
             headers[h.TRACEPARENT] = headers.get(h.TRACEPARENT) or h.new_traceparent()
         if timeout is not None:
             deadline = time.time() + timeout
-            inherited = headers.get(h.DEADLINE)
-            if inherited is None or float(inherited) > deadline:
+            inherited = h.parse_deadline(headers.get(h.DEADLINE))
+            if inherited is None or inherited > deadline:
                 headers[h.DEADLINE] = f"{deadline:.6f}"
         payload = self.codec.encode(body)
         if len(payload) > self.transport.max_payload:

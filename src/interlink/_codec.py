@@ -69,7 +69,7 @@ def decoder_for(tp: Any, content_type: str) -> Callable[[bytes], Any]:
         def decode_model(data: bytes) -> Any:
             try:
                 return tp.model_validate(raw.decode(data))
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:
                 raise ValidationError(f"malformed body: {exc}") from None
             except ValueError as exc:  # pydantic.ValidationError is a ValueError
                 raise ValidationError(f"invalid body: {exc}") from None
@@ -82,6 +82,6 @@ def decoder_for(tp: Any, content_type: str) -> Callable[[bytes], Any]:
             return typed.decode(data)
         except msgspec.ValidationError as exc:
             raise ValidationError(f"invalid body: {exc}") from None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:  # nested deeper than the decoder goes
             raise ValidationError(f"malformed body: {exc}") from None
     return decode

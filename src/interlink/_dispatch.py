@@ -15,12 +15,14 @@ import logging
 import random
 import time
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from interlink import _headers as h
 from interlink import observe
 from interlink._context import Context
-from interlink._errors import RemoteError, ServiceError, ValidationError
+from interlink._errors import ConnectionLost, InterlinkError, RemoteError, ServiceError, ValidationError
+from interlink._inbound import refusal
 from interlink._killswitch import Switch
 from interlink._ordering import KeyedTurns, key_getter
 from interlink._retry import RetryRule
@@ -56,6 +58,10 @@ class Dispatcher:
     async def _receive(self, message: Message) -> None:
         receipt = message.receipt
         headers = message.headers
+        refused = message.defect or refusal(headers, self.service, message.subject)
+        if refused is not None:
+            await self._rejected(message, receipt, ValidationError(refused))
+            return
         message_id = headers.get(h.MESSAGE_ID, "")
         if self.seen is not None and message_id:
             if message_id in self.seen:  # handled, or being handled (a failure there is retried)
@@ -123,7 +129,7 @@ class Dispatcher:
         else:
             if self.switch is not None:
                 self.switch.record(False)
-            await self._answer(message, result)
+            await self._guarded(self._answer(message, result), message)
             if receipt is not None:
                 await receipt.ack()
         finally:
@@ -180,6 +186,7 @@ class Dispatcher:
         incoming = message.headers
         headers = {
             h.MESSAGE_ID: h.new_id(),
+            h.VERSION: h.PROTOCOL_TEXT,
             h.CORRELATION_ID: incoming.get(h.CORRELATION_ID, ""),
             h.SENDER: self.service,
             h.INSTANCE: self.instance,
@@ -213,12 +220,16 @@ class Dispatcher:
     async def _failed(self, message: Message, receipt: Receipt | None, error: RemoteError, *, retry: bool,
                       reason: str | None = None, rule: RetryRule | None = None) -> None:
         headers = message.headers
+        transport = self.bus.transport
         if message.reply_to is not None:  # a request: the caller gets the error, no retry
-            await self.bus.transport.reply(message.reply_to, self._reply_message(message, None, error))
+            await self._guarded(transport.reply(message.reply_to, self._reply_message(message, None, error)), message)
             return
         if receipt is None:
             if h.INBOX in headers:
-                await self.bus.transport.reply(headers[h.INBOX], self._reply_message(message, None, error))
+                await self._guarded(transport.reply(headers[h.INBOX], self._reply_message(message, None, error)),
+                                    message)
+            elif not retry:  # a live delivery refused: kept with its reason, as a durable one would be
+                await self.dead_letter(message, reason or f"{error.code}: {error.message}")
             return
         if rule is not None:  # the handler's retry policy decides
             if message.attempt <= rule.delayed:
@@ -229,13 +240,23 @@ class Dispatcher:
             observe.note("retried")
             await receipt.nack(self._backoff(message.attempt))
             return
-        if not retry and h.REPLY_TO in headers:
-            reply = self._reply_message(message, None, error)
-            reply.subject = headers[h.REPLY_TO]
-            await self.bus.transport.send(reply)
-        else:
+        reply = self._reply_message(message, None, error)
+        reply.subject = headers.get(h.REPLY_TO, "")
+        if retry or not reply.subject or not await self._guarded(transport.send(reply), message):
             await self.dead_letter(message, reason or f"{error.code}: {error.message}", error)
         await receipt.ack()
+
+    async def _guarded(self, answer: Coroutine[Any, Any, None], message: Message) -> bool:
+        """Await an answer to ``message``; one that cannot go out (a reply address that is not one, say)
+        is logged and False returned. A lost connection is raised: the message stays unsettled."""
+        try:
+            await answer
+        except ConnectionLost:
+            raise
+        except Exception as exc:
+            log.warning("%s: could not answer the message on %s: %s", self.service, message.subject, exc)
+            return False
+        return True
 
     def _backoff(self, attempt: int) -> float:
         d = self.spec.delivery
@@ -243,7 +264,14 @@ class Dispatcher:
         return delay * random.uniform(0.5, 1.0)
 
     async def dead_letter(self, message: Message, reason: str, error: RemoteError | None = None) -> None:
+        """Keep ``message`` with ``reason``; one without an ``il-id`` gets one, so that it can be replayed.
+
+        A dead letter the broker refuses even after the transport cut it to fit is logged and
+        given up (the original is settled all the same); a lost connection is raised, so the
+        original stays unsettled and comes back.
+        """
         headers = dict(message.headers)
+        headers.setdefault(h.MESSAGE_ID, h.new_id())
         headers[h.DEAD_AT] = f"{time.time():.3f}"
         if error is not None:
             headers[h.DEAD_CODE] = error.code
@@ -256,8 +284,13 @@ class Dispatcher:
         headers[h.DEAD_KIND] = self.spec.kind
         observe.note("dead_lettered", reason=reason)
         log.error("%s: dead-lettered message %s on %s after %d attempt(s): %s", self.service,
-                  headers.get(h.MESSAGE_ID, "?"), message.subject, message.attempt, reason)
-        await self.bus.transport.dead_letter(Message(message.subject, message.body, headers))
+                  headers[h.MESSAGE_ID], message.subject, message.attempt, reason[:1000])
+        try:
+            await self.bus.transport.dead_letter(Message(message.subject, message.body, headers))
+        except ConnectionLost:
+            raise
+        except InterlinkError as exc:
+            log.error("%s: the dead letter of %s could not be stored: %s", self.service, headers[h.MESSAGE_ID], exc)
 
 
 class _KeepAlive:

@@ -8,6 +8,7 @@ requests get at most the time left.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -47,6 +48,9 @@ class _Randomness:
 
 _random = _Randomness()
 
+VERSION = "il-v"  # the protocol version of the envelope (docs/protocol.md)
+PROTOCOL = 1  # the version this interlink speaks; bumped only for changes old receivers would misread
+PROTOCOL_TEXT = str(PROTOCOL)
 MESSAGE_ID = "il-id"
 CORRELATION_ID = "il-cid"
 SENDER = "il-from"
@@ -68,6 +72,10 @@ DEAD_CODE = "il-dead-code"  # the error code: a ServiceError's, "internal" or "i
 DEAD_ERROR_SERVICE = "il-dead-error-service"  # the service that raised the error first
 DEAD_ERROR_PATH = "il-dead-error-path"  # the services the error crossed, comma-separated
 DEAD_AT = "il-dead-at"  # Unix time of dead-lettering
+DEAD_CUT = "il-dead-cut"  # what a dead letter lost to fit the broker's limits
+
+# Deadlines are absolute Unix times: anything outside these bounds is not one.
+_EARLIEST, _LATEST = 0.0, 1e11
 
 
 def new_id() -> str:
@@ -87,11 +95,20 @@ def deadline_in(seconds: float) -> str:
     return f"{time.time() + seconds:.6f}"
 
 
-def seconds_left(headers: dict[str, str]) -> float | None:
-    raw = headers.get(DEADLINE)
-    if raw is None:
+def parse_deadline(raw: object) -> float | None:
+    """The Unix time in an ``il-deadline`` value, or None if it is not a finite, positive time."""
+    if not isinstance(raw, str) or len(raw) > 64:
         return None
     try:
-        return float(raw) - time.time()
+        value = float(raw)
     except ValueError:
         return None
+    if not math.isfinite(value) or not _EARLIEST < value < _LATEST:
+        return None
+    return value
+
+
+def seconds_left(headers: dict[str, str]) -> float | None:
+    """Seconds until the ``il-deadline`` of ``headers`` (negative once passed); None without a valid one."""
+    deadline = parse_deadline(headers.get(DEADLINE))
+    return None if deadline is None else deadline - time.time()

@@ -10,7 +10,7 @@ import pytest
 import interlink
 from interlink.testing import TransportConformance
 from interlink.transports.redis import RedisTransport
-from interlink.transports.redis._streams import decode_message
+from interlink.transports.redis._frames import decode_message
 from tests.conftest import require_broker
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -124,6 +124,8 @@ async def _json_body(request: Request) -> Any:
         return _decode_json(raw)
     except msgspec.DecodeError:
         raise HTTPError(400, "malformed_json", "the body is not valid JSON") from None
+    except RecursionError:
+        raise HTTPError(400, "malformed_json", "the body is nested deeper than the gateway decodes") from None
 
 
 class Inputs:

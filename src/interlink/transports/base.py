@@ -65,7 +65,9 @@ class Message:
     ``reply_to`` is set on a delivered *request* only: the transport's own reply
     address, answered with :meth:`Transport.reply`. ``attempt`` counts
     deliveries (1 on the first). ``receipt`` is set on deliveries of durable
-    bindings; the consumer must settle it.
+    bindings; the consumer must settle it. ``defect`` is set by a transport on
+    a delivery it could not read (a frame that does not decode, say): ``body``
+    then holds the raw bytes and the consumer dead-letters it with that reason.
     """
 
     subject: str
@@ -74,6 +76,7 @@ class Message:
     reply_to: str | None = None
     attempt: int = 1
     receipt: Receipt | None = None
+    defect: str | None = None
 
 
 Kind = Literal["endpoint", "subscription"]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
@@ -84,13 +85,55 @@ class FastClient(Client):
         try:
             text = headers[10:].decode()
         except UnicodeDecodeError:
-            return await super()._process_headers(headers)
+            return lenient_headers(headers[10:])
         out: dict[str, str] = {}
         for line in text.split("\r\n"):
             key, sep, value = line.partition(":")
             if sep:
                 out[key.strip()] = value.strip()
         return out or None
+
+
+def lenient_headers(raw: bytes) -> dict[str, str] | None:
+    """Header lines of which some are not UTF-8: those are dropped with one warning (see transports._wire)."""
+    out: dict[str, str] = {}
+    dropped = 0
+    for line in raw.split(b"\r\n"):
+        key, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        try:
+            out[key.strip().decode()] = value.strip().decode()
+        except UnicodeDecodeError:
+            dropped += 1
+    if dropped:
+        log.warning("NATS: ignored %d header(s) that are not UTF-8 text", dropped)
+    return out or None
+
+
+#: The NATS services API (ADR-32) error code of each interlink error code; any other is 500.
+SERVICE_ERROR_CODES = {"invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
+                       "unavailable": 503, "timeout": 504}
+SERVICE_ERROR = "Nats-Service-Error"
+SERVICE_ERROR_CODE = "Nats-Service-Error-Code"
+_error_reply = msgspec.json.Decoder(dict[str, Any])
+
+
+def service_error_headers(headers: dict[str, str], body: bytes) -> dict[str, str]:
+    """``headers`` of an error reply plus the ADR-32 error headers, so NATS service clients see an error.
+
+    ``Nats-Service-Error`` is ``"<code>: <message>"`` (one line, at most 1000 characters),
+    ``Nats-Service-Error-Code`` the number of SERVICE_ERROR_CODES.
+    """
+    code = headers.get("il-error", "internal")
+    text = code
+    if headers.get("content-type", "application/json") == "application/json":
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            message = _error_reply.decode(body).get("message")
+            if isinstance(message, str) and message:
+                text = f"{code}: {message}"
+    text = " ".join(text.split())[:1000]
+    return {**headers, SERVICE_ERROR: text, SERVICE_ERROR_CODE: str(SERVICE_ERROR_CODES.get(code, 500))}
 
 
 def safe_url(url: str) -> str:

@@ -44,9 +44,11 @@ import contextlib
 import itertools
 import json
 import ssl
+import uuid
 from typing import TYPE_CHECKING
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
+from interlink.transports._wire import fit
 from interlink.transports.base import Binding, Handler, Message, Transport
 from interlink.transports.nats._jetstream import JetStream, PullConsumer, consumer_config
 from interlink.transports.nats._options import parse as parse_options
@@ -69,6 +71,7 @@ from interlink.transports.nats._support import (
     drain,
     log,
     safe_url,
+    service_error_headers,
     translate,
 )
 
@@ -88,6 +91,11 @@ HEADROOM = 4096  # bodies this close to the server's limit get their headers mea
 CLOSE_WAIT = 10.0  # close() lets running handlers finish this long, then cancels them
 ERROR_LOG_INTERVAL = 5.0
 RECONNECT_POLL = 0.05  # how often a JetStream publish looks whether the client has reconnected
+MAX_HEADERS = 65_535  # JetStream refuses a message whose header block is larger
+
+
+def _header_cost(name: str, value: str) -> int:
+    return len(name.encode()) + len(value.encode()) + 4  # "name: value\r\n"
 
 
 def _expire(future: asyncio.Future[Msg | None]) -> None:
@@ -276,6 +284,8 @@ class NatsTransport(Transport):
         return Message(message.subject, reply.data, headers or {})
 
     async def reply(self, address: str, message: Message) -> None:
+        if "il-error" in message.headers:  # NATS service clients (ADR-32) read these as a service error
+            message = Message(message.subject, message.body, service_error_headers(message.headers, message.body))
         await self._publish(address, message)
 
     async def _publish(self, subject: str, message: Message) -> None:
@@ -359,8 +369,11 @@ class NatsTransport(Transport):
         return self._js
 
     async def dead_letter(self, message: Message) -> None:
+        """Stored under ``Nats-Msg-Id`` = ``<il-id>.<service>.dead`` (a random id stands in for a missing
+        il-id, so that duplicate detection never swallows one), cut to fit JetStream's limits."""
         headers = message.headers
-        msg_id = f"{headers.get('il-id', '')}.{headers.get('il-dead-service', '')}.dead"
+        msg_id = f"{headers.get('il-id') or uuid.uuid4().hex}.{headers.get('il-dead-service', '')}.dead"[:200]
+        message = fit(message, MAX_HEADERS - 400, self.max_payload - 400, _header_cost)
         await self._store(DEAD + message.subject, message, msg_id)
 
     async def dead_letters(self, limit: int = 1000) -> list[Message]:

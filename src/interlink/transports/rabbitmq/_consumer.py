@@ -31,6 +31,7 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustQueue
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
+from interlink.transports._wire import MAX_ATTEMPT, parse_attempt, text_headers
 from interlink.transports.base import Binding, Handler, Message
 from interlink.transports.rabbitmq._topology import ATTEMPT, SUBJECT, TRANSPORT_HEADERS, QueuePlan
 
@@ -50,21 +51,22 @@ class Owner(Protocol):
 def to_message(raw: DeliveredMessage, subject: str | None, receipt: Receipt | None) -> Message:
     """A delivery as a transport Message; ``subject`` is fixed for endpoints, else the routing key."""
     props = raw.header.properties
-    headers = cast("dict[str, Any]", props.headers) if props.headers is not None else {}
+    found = cast("dict[str, Any]", props.headers) if props.headers is not None else {}
     delivery = cast(Basic.Deliver, raw.delivery)
+    where = f"amqp {delivery.routing_key}"
     attempt = 2 if delivery.redelivered else 1
-    if ATTEMPT in headers or SUBJECT in headers or "x-death" in headers or "x-delivery-count" in headers:
-        count = headers.get("x-delivery-count")
-        own = headers.get(ATTEMPT)
-        attempt = int(own) if isinstance(own, str) and own.isdigit() else 1
-        if isinstance(count, int):  # quorum queues count redeliveries themselves
+    if ATTEMPT in found or SUBJECT in found or "x-death" in found or "x-delivery-count" in found:
+        count = found.get("x-delivery-count")
+        own = found.get(ATTEMPT)
+        attempt = (parse_attempt(own, where) if own is not None else None) or 1
+        if isinstance(count, int) and 0 <= count < MAX_ATTEMPT:  # quorum queues count redeliveries themselves
             attempt += count
         elif delivery.redelivered:
             attempt += 1
-        subject = subject or headers.get(SUBJECT)
-        for name in TRANSPORT_HEADERS:
-            headers.pop(name, None)
-    reply_to = f"{props.reply_to} {props.correlation_id}" if props.reply_to else None
+        named = found.get(SUBJECT)
+        subject = subject or (named if isinstance(named, str) else None)
+    headers = text_headers(found, where, TRANSPORT_HEADERS)
+    reply_to = f"{props.reply_to} {props.correlation_id or ''}" if props.reply_to else None
     return Message(subject or delivery.routing_key or "", raw.body, headers, reply_to, attempt, receipt)
 
 

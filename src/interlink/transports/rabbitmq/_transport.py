@@ -63,7 +63,15 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
+from interlink._errors import (
+    BrokerError,
+    ConnectionLost,
+    InterlinkError,
+    NoResponders,
+    RequestTimeout,
+    ValidationError,
+)
+from interlink.transports._wire import fit, text_headers
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
 from interlink.transports.rabbitmq import _dead as dead_letters
 from interlink.transports.rabbitmq._consumer import Consumer, RawConsumer, to_message, underlay
@@ -75,6 +83,8 @@ from interlink.transports.rabbitmq._url import parse_url
 log = logging.getLogger("interlink")
 
 DIRECT_REPLY = "amq.rabbitmq.reply-to"
+FRAME_MAX = 131_072  # RabbitMQ's default; the connection's own value is used once known
+PROPERTIES_ROOM = 1024  # the other properties and the frame's own bytes, beside the headers table
 _AMQP_ERRORS = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, OSError)
 
 
@@ -243,6 +253,7 @@ class RabbitTransport(Transport):
 
     async def request(self, message: Message, timeout: float) -> Message:
         rpc, _, _ = self._started()
+        self._check_headers(message.headers)
         cid = str(next(self._ids))
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[cid] = future
@@ -271,10 +282,11 @@ class RabbitTransport(Transport):
         props = raw.header.properties
         future = self._waiting.pop(props.correlation_id or "", None)
         if future is not None and not future.done():  # a late reply finds nothing: dropped
-            future.set_result(Message("", raw.body, cast("dict[str, str]", props.headers or {})))
+            future.set_result(Message("", raw.body, text_headers(props.headers, "amqp reply")))
 
     async def reply(self, address: str, message: Message) -> None:
         _, fast, _ = self._started()
+        self._check_headers(message.headers)
         routing_key, _, cid = address.partition(" ")
         props = Basic.Properties(headers=cast(Any, message.headers), correlation_id=cid or None, delivery_mode=1,
                                  message_id=message.headers.get("il-id") or str(next(self._ids)))
@@ -307,6 +319,7 @@ class RabbitTransport(Transport):
 
     async def send(self, message: Message) -> None:
         _, _, publisher = self._started()
+        self._check_headers(message.headers)
         props = Basic.Properties(headers=cast(Any, message.headers), delivery_mode=2, message_id=str(next(self._ids)))
         on_return = partial(self._unrouted_send, message.subject, message.body, props)
         try:
@@ -344,6 +357,7 @@ class RabbitTransport(Transport):
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
         _, fast, publisher = self._started()
+        self._check_headers(message.headers)
         try:
             if durable:
                 props = Basic.Properties(headers=cast(Any, message.headers), delivery_mode=2,
@@ -367,6 +381,12 @@ class RabbitTransport(Transport):
         headers = dict(message.headers)
         headers[ATTEMPT] = str(message.attempt + 1)
         headers[SUBJECT] = message.subject
+        if sum(_header_cost(k, v) for k, v in headers.items()) > self._header_room():
+            # the copy would not fit in one frame (the broker would close the connection): keep it as dead
+            reason = "headers too large to add the retry count (the broker's frame limit)"
+            await self.dead_letter(Message(message.subject, message.body, {
+                **message.headers, "il-dead-reason": reason, "il-dead-attempts": str(message.attempt)}))
+            return
         props = Basic.Properties(headers=cast(Any, headers), delivery_mode=2, message_id=str(next(self._ids)))
         exchange = self.names.delay(tier)
         for _ in range(2):
@@ -391,10 +411,31 @@ class RabbitTransport(Transport):
             await channel.queue_bind(name, name, routing_key="")
         self._tiers.add(tier)
 
+    # -- header sizes ------------------------------------------------------------------
+
+    def _header_room(self) -> int:
+        """Bytes the headers table may take: all properties travel in one frame of at most ``frame_max``,
+        and the broker closes the whole connection on a larger one."""
+        try:
+            frame_max = int(self._connection.transport.connection.connection_tune.frame_max)  # type: ignore[union-attr]
+        except (AttributeError, TypeError, ValueError):
+            frame_max = FRAME_MAX
+        return (frame_max or FRAME_MAX) - PROPERTIES_ROOM
+
+    def _check_headers(self, headers: dict[str, str]) -> None:
+        """ValidationError for headers too large for one frame (measured exactly only when they might be)."""
+        if len(headers) > 64 or sum(len(k) + len(v) for k, v in headers.items()) * 4 > self._header_room():
+            size = sum(_header_cost(k, v) for k, v in headers.items())
+            if size > self._header_room():
+                raise ValidationError(f"{self.options.shown}: headers of {size} bytes exceed the broker's frame "
+                                      f"limit ({self._header_room()} bytes for headers)")
+
     # -- dead letters ----------------------------------------------------------------
 
     async def dead_letter(self, message: Message) -> None:
+        """Kept in the dead-letter queue, cut to fit one frame of headers and the payload limit."""
         _, _, publisher = self._started()
+        message = fit(message, self._header_room() - 600, self.max_payload, _header_cost)
         headers = dict(message.headers)
         headers[SUBJECT] = message.subject
         props = Basic.Properties(headers=cast(Any, headers), delivery_mode=2, message_id=str(next(self._ids)))
@@ -442,6 +483,11 @@ class RabbitTransport(Transport):
             raise translate(exc, self.options.shown, f"consume {binding.pattern!r}") from None
         self._consumers.add(consumer)
         return _Subscription(self, consumer)
+
+
+def _header_cost(name: str, value: str) -> int:
+    """Bytes of one string entry of an AMQP field table (pamqp cuts names to 128 bytes)."""
+    return 2 + min(len(name.encode()), 128) + 4 + len(value.encode())
 
 
 class _Subscription:

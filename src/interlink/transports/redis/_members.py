@@ -24,13 +24,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from interlink._subjects import matches
-from interlink.transports.base import Binding, Handler, Message
+from interlink.transports.base import Binding, Handler
 from interlink.transports.redis import _lua as lua
+from interlink.transports.redis._frames import read_message
 from interlink.transports.redis._pubsub import PubSub
-from interlink.transports.redis._streams import LIVE, GroupReader, RequestReader, Runner, decode_message
+from interlink.transports.redis._streams import LIVE, GroupReader, RequestReader, Runner
 
 if TYPE_CHECKING:
     from interlink.transports.redis._transport import RedisTransport
@@ -105,7 +104,7 @@ class Member:
             group = binding.group or self.consumer
             self._reader = GroupReader(link, stream, group, self.consumer, binding, self.runner,
                                        self.transport.beat_soon, start_at=start_at)
-            self._requests = RequestReader(options, keys.requests(binding.pattern), self.runner)
+            self._requests = RequestReader(options, keys.requests(binding.pattern), self.runner, binding.pattern)
             self._beat_keys = [keys.members(stream), stream]
             self._beat_args = [self.consumer, live_ms, keep_ms]
         elif binding.group is not None:
@@ -140,21 +139,12 @@ class Member:
 
     def _on_live(self, data: bytes) -> None:
         """A live-only publish the publisher chose this member of the group for."""
-        try:
-            subject, headers, body = decode_message(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            log.warning("redis: dropped an undecodable publish for %s", self.binding.pattern)
-            return
-        self.runner.submit(Message(subject, body, headers))
+        self.runner.submit(read_message(data, self.binding.pattern, f"redis {self.binding.pattern}"))
 
     def _on_publish(self, data: bytes) -> None:
-        try:
-            subject, headers, body = decode_message(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            log.warning("redis: dropped an undecodable publish for %s", self.binding.pattern)
-            return
-        if matches(self.binding.pattern, subject):
-            self.runner.submit(Message(subject, body, headers))
+        message = read_message(data, self.binding.pattern, f"redis {self.binding.pattern}")
+        if message.defect is not None or matches(self.binding.pattern, message.subject):
+            self.runner.submit(message)
 
     async def stop(self) -> None:
         """Leave first (no new requests or live publishes come here), then let handlers finish."""

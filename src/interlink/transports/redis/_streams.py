@@ -25,6 +25,7 @@ import msgspec
 import redis.asyncio.connection as rconn
 import redis.exceptions as rexc
 
+from interlink.transports._wire import parse_attempt
 from interlink.transports.base import Binding, Handler, Message
 from interlink.transports.redis import _lua as lua
 from interlink.transports.redis._conn import (
@@ -37,6 +38,7 @@ from interlink.transports.redis._conn import (
     pack,
     stop_task,
 )
+from interlink.transports.redis._frames import read_message, read_request
 
 log = logging.getLogger("interlink.redis")
 
@@ -49,8 +51,6 @@ CONSUMER_IDLE = 600_000  # ms of idleness after which an empty consumer entry is
 # (reply address, expiry in ms since the epoch); a reply starts with its token.
 _encoder = msgspec.msgpack.Encoder()
 encode = _encoder.encode
-decode_message = msgspec.msgpack.Decoder(tuple[str, dict[str, str], bytes]).decode
-decode_request = msgspec.msgpack.Decoder(tuple[str, dict[str, str], bytes, str, int]).decode
 decode_reply = msgspec.msgpack.Decoder(tuple[str, str, dict[str, str], bytes]).decode
 
 
@@ -223,20 +223,19 @@ class GroupReader:
         if fields is None:  # deleted while pending
             self._settle_later(entry_id)
             return
-        frame = fields[1]
-        before = int(fields[3]) if len(fields) > 3 and fields[2] == b"a" else 0
-        try:
-            subject, headers, body = decode_message(frame)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            log.error("redis: dropped an undecodable entry %s of %s", entry_id, self.key)
-            self._settle_later(entry_id)
-            return
+        named = dict(zip(fields[::2], fields[1::2], strict=False))  # b"f": the frame, b"a": deliveries before
+        where = f"redis {self.key}"
+        frame = named.get(b"f")
+        message = read_message(frame, self.binding.pattern, where)
+        counted = named.get(b"a")
+        before = 0 if counted is None or counted == b"0" else parse_attempt(counted, where) or 0
         if not self.durable:
             self._settle_later(entry_id)
-            self.runner.submit(Message(subject, body, headers))
+            self.runner.submit(message)
             return
-        attempt = before + deliveries
-        message = Message(subject, body, headers, None, attempt)
+        message.attempt = attempt = before + deliveries
+        if not isinstance(frame, bytes) or message.defect is not None:
+            frame = b""  # never retried: dead-lettered as it is
         message.receipt = Receipt(self, entry_id, frame, attempt)
         self.runner.submit(message)
 
@@ -366,9 +365,10 @@ class GroupReader:
 class RequestReader:
     """Pops requests for an endpoint from its list, at most as many as there are free slots."""
 
-    def __init__(self, options: Options, key: str, runner: Runner) -> None:
+    def __init__(self, options: Options, key: str, runner: Runner, subject: str) -> None:
         self.options = options
         self.key = key
+        self.subject = subject
         self.runner = runner
         self._task: asyncio.Task[None] | None = None
 
@@ -402,13 +402,9 @@ class RequestReader:
             await close_connection(conn)
 
     def _deliver(self, frame: bytes, now: float) -> None:
-        try:
-            subject, headers, body, reply_to, expires = decode_request(frame)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            log.error("redis: dropped an undecodable request from %s", self.key)
-            return
+        message, expires = read_request(frame, self.subject, f"redis {self.key}")
         if expires > now:  # the requester has given up otherwise
-            self.runner.submit(Message(subject, body, headers, reply_to))
+            self.runner.submit(message)
 
     async def stop(self) -> None:
         await stop_task(self._task)

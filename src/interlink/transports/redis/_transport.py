@@ -101,9 +101,10 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoRes
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
 from interlink.transports.redis import _lua as lua
 from interlink.transports.redis._conn import Link, Options, broker_error, stop_task
+from interlink.transports.redis._frames import decode_message
 from interlink.transports.redis._members import Keys, Member
 from interlink.transports.redis._pubsub import PubSub
-from interlink.transports.redis._streams import LIVE, decode_message, decode_reply, encode
+from interlink.transports.redis._streams import LIVE, decode_reply, encode
 
 log = logging.getLogger("interlink.redis")
 
@@ -309,8 +310,8 @@ class RedisTransport(Transport):
     def _on_inbox(self, data: bytes) -> None:
         try:
             token, subject, headers, body = decode_reply(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            log.warning("redis: dropped an undecodable reply on %s", self._channel)
+        except (msgspec.DecodeError, msgspec.ValidationError):  # no token: nobody to give it to
+            log.warning("redis: dropped a reply on %s that is not [token, subject, headers, body]", self._channel)
             return
         future = self._waiting.get(token)
         if future is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
@@ -182,6 +183,18 @@ async def test_metrics_docs_and_health(memory_url: str, prefix: str) -> None:
         assert "interlink_gateway_request_duration_seconds_bucket" in text and prefix not in text
         assert "swagger-ui" in (await gw.client.get("/docs")).text
         assert (await gw.client.get("/readyz")).json() == {"status": "ready", "broker": True}
+
+
+async def test_the_docs_page_needs_no_internet(memory_url: str, prefix: str) -> None:
+    async with running(config(prefix), memory_url, [echo(prefix)]) as gw:
+        page = (await gw.client.get("/docs")).text
+        assets = re.findall(r'(?:href|src)="([^"]+)"', page)
+        assert sorted(assets) == ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] and "://" not in page
+        for asset, kind in zip(sorted(assets), ("text/javascript", "text/css"), strict=True):
+            answer = await gw.client.get(asset)
+            assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
+            assert len(answer.content) > 100_000  # the real Swagger UI, not a stub
+        assert "SwaggerUIBundle" in (await gw.client.get("/docs/swagger-ui-bundle.js")).text
 
 
 async def test_one_access_log_line_per_request(memory_url: str, prefix: str, caplog: Any) -> None:

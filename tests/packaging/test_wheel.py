@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                  cwd=outside, timeout=300)
     assert built.returncode == 0, built.stderr
     wheel = next((outside / "dist").glob("interlink-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    assert {"interlink/examples/taxi/gateway.yaml", "interlink/gateway/_static/swagger-ui/swagger-ui-bundle.js",
+            "interlink/gateway/_static/swagger-ui/LICENSE"} <= shipped
     venv.create(outside / "venv", with_pip=True)
     bin_ = outside / "venv" / "bin"
     pip = _run(bin_ / "python", "-m", "pip", "install", "-q", wheel, cwd=outside, timeout=300)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -68,4 +69,20 @@ def builtins(bus: Bus, ping_subject: str, unserved: dict[str, float], metrics: G
               ("/metrics", Builtin("metrics", metrics_page)), ("/openapi.json", Builtin("openapi", openapi_json))]
     if docs:
         routes.append(("/docs", Builtin("docs", docs_page)))
+        routes.extend((f"/docs/{name}", _static_file(name)) for name in SWAGGER_UI_FILES)
     return routes
+
+
+SWAGGER_UI_FILES = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+                    "swagger-ui.css": "text/css; charset=utf-8"}
+
+
+def _static_file(name: str) -> Builtin:
+    """One of Swagger UI's files, shipped in the package (src/interlink/gateway/_static; Apache-2.0)."""
+    body = (resources.files("interlink.gateway") / "_static" / "swagger-ui" / name).read_bytes()
+    headers = {"Cache-Control": "public, max-age=86400"}
+
+    async def answer(request: Request) -> Response:
+        return Response(body, media_type=SWAGGER_UI_FILES[name], headers=headers)
+
+    return Builtin("docs", answer)

@@ -169,11 +169,12 @@ def _builtin(paths: dict[str, dict[str, Any]], config: GatewayConfig) -> None:
                       "404": {"description": "Unknown or expired"}}}}
 
 
+# Swagger UI's files are served by the gateway itself (shipped in the package): /docs needs no internet.
 DOCS_HTML = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
 <body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="/docs/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui"}});</script>
 </body></html>
 """

@@ -11,11 +11,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from interlink._embedded import NatsServer, free_port
+from tests.transports.nats_servers import Certificates
 
 
 class OwnBroker(Protocol):
@@ -80,15 +80,6 @@ class OwnRedis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class RabbitTls:
-    """PEM files for a node's TLS listener; clients must show a certificate signed by ``ca``."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-
 class OwnRabbit:
     """A RabbitMQ node of its own (loopback, free ports, data in a temporary dir); a restart keeps its queues.
 
@@ -109,7 +100,7 @@ class OwnRabbit:
     SCRIPT = "/usr/lib/rabbitmq/bin/rabbitmq-server"
     CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
-    def __init__(self, *, cookie: str | None = None, tls: RabbitTls | None = None, wait: bool = True) -> None:
+    def __init__(self, *, cookie: str | None = None, tls: Certificates | None = None, wait: bool = True) -> None:
         script = self.SCRIPT if os.path.exists(self.SCRIPT) else shutil.which("rabbitmq-server")
         if script is None:
             raise RuntimeError("rabbitmq-server is not installed")
@@ -130,13 +121,13 @@ class OwnRabbit:
             self.stop()
             raise
 
-    def _environment(self, dist_port: int, cookie: str | None, tls: RabbitTls | None) -> dict[str, str]:
+    def _environment(self, dist_port: int, cookie: str | None, tls: Certificates | None) -> dict[str, str]:
         config = f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
         plugins = "[]"
         if tls is not None:
             config += (f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
-                       f"ssl_options.cacertfile = {tls.ca}\nssl_options.certfile = {tls.cert}\n"
-                       f"ssl_options.keyfile = {tls.key}\nssl_options.verify = verify_peer\n"
+                       f"ssl_options.cacertfile = {tls.ca}\nssl_options.certfile = {tls.server_cert}\n"
+                       f"ssl_options.keyfile = {tls.server_key}\nssl_options.verify = verify_peer\n"
                        "ssl_options.fail_if_no_peer_cert = true\n"
                        "auth_mechanisms.1 = PLAIN\nauth_mechanisms.2 = EXTERNAL\n"
                        "ssl_cert_login_from = common_name\n")

@@ -114,6 +114,9 @@ async def test_streams_and_consumers_are_replicated_on_three_nodes(cluster: Nats
             assert len(consumers[0].cluster.replicas or []) == 2
     finally:
         await client.close()
+    with pytest.raises(interlink.BrokerError, match=r"replicas=4 is more than the 3 node\(s\)"):
+        async with interlink.connect(f"{cluster.url}?replicas=4"):
+            pass
 
 
 async def test_leader_killed_for_good_mid_stream_loses_and_refuses_nothing(cluster: NatsCluster,

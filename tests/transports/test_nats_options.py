@@ -10,8 +10,11 @@ import pytest
 from nats.js.api import StorageType
 
 import interlink
+from interlink.cli import main
+from interlink.cli._common import BROKER
 from interlink.transports.nats import NatsTransport
 from interlink.transports.nats._options import parse
+from tests.conftest import NATS_URL, require_broker
 from tests.transports.nats_servers import USER_SEED, make_certificates
 
 
@@ -102,3 +105,12 @@ def test_tls_context_and_tls_files_together_are_refused(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path)
     with pytest.raises(interlink.BrokerError, match="either"):
         interlink.connect(f"nats://127.0.0.1:4222?tls_ca={certs.ca}", tls=ssl.create_default_context())
+
+
+@pytest.mark.parametrize("query", ["colour=blue", "creds=/no/such.creds", "replicas=3", "max_age=soon"])
+def test_the_cli_reports_a_bad_option_in_one_line(query: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """replicas=3 on the machine's single server is refused once connected, the others before."""
+    require_broker(NATS_URL, "NATS")
+    assert main(["--broker", f"nats://127.0.0.1:4222?{query}", "request", "options.cli", "1"]) == BROKER
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err and query.split("=")[0] in err, err

@@ -4,15 +4,24 @@ certificates, token, user/password, NKey and ``.creds``."""
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nkeys  # type: ignore[import-untyped]
 import pytest
 
 import interlink
 from interlink import Service
 from interlink.testing import unique
-from tests.transports.nats_servers import Certificates, ConfiguredServer, make_certificates
+from tests.transports.nats_servers import (
+    USER_SEED,
+    Certificates,
+    ConfiguredServer,
+    make_certificates,
+    new_nkey,
+    operator_mode,
+)
 
 
 @pytest.fixture
@@ -81,3 +90,87 @@ def test_tls_argument_must_be_a_context() -> None:
 def test_tls_argument_has_no_meaning_for_memory() -> None:
     with pytest.raises(ValueError, match="memory"):
         interlink.connect("memory://x", tls=ssl.create_default_context())
+
+
+async def test_tls_by_url_options(tls_server: ConfiguredServer, certs: Certificates) -> None:
+    url = (f"nats://127.0.0.1:{tls_server.port}?tls_ca={certs.ca}&tls_cert={certs.client_cert}"
+           f"&tls_key={certs.client_key}")
+    async with interlink.connect(url) as bus:
+        await round_trip(bus)
+
+
+async def test_tls_hostname_names_the_certificate_when_connecting_by_ip(tls_server: ConfiguredServer,
+                                                                       certs: Certificates) -> None:
+    files = f"tls_ca={certs.ca}&tls_cert={certs.client_cert}&tls_key={certs.client_key}"
+    async with interlink.connect(f"nats://127.0.0.1:{tls_server.port}?{files}&tls_hostname=localhost") as bus:
+        await round_trip(bus)
+    with pytest.raises(interlink.BrokerError, match="cannot connect"):
+        async with interlink.connect(f"nats://127.0.0.1:{tls_server.port}?{files}&tls_hostname=elsewhere.test"):
+            pass
+
+
+def js_server(tmp_path: Path, authorization: str) -> ConfiguredServer:
+    return ConfiguredServer(tmp_path, f'{authorization}\njetstream {{ store_dir: "{tmp_path}/js" }}')
+
+
+async def refused(url: str) -> str:
+    """The BrokerError of a connection the server refuses; it comes within seconds, not a hang."""
+    start = time.monotonic()
+    with pytest.raises(interlink.BrokerError) as err:
+        async with interlink.connect(url):
+            pass
+    assert time.monotonic() - start < 6.0
+    return str(err.value)
+
+
+async def test_token(tmp_path: Path) -> None:
+    server = js_server(tmp_path, 'authorization { token: "s3cret-token" }')
+    try:
+        async with interlink.connect(f"nats://s3cret-token@127.0.0.1:{server.port}") as bus:
+            await round_trip(bus)
+        text = await refused(f"nats://wrong-token@127.0.0.1:{server.port}")
+        assert "authorization" in text.lower() and "wrong-token" not in text
+    finally:
+        server.stop()
+
+
+async def test_user_and_password(tmp_path: Path) -> None:
+    server = js_server(tmp_path, 'authorization { users = [{ user: "ada", password: "p4ss" }] }')
+    try:
+        async with interlink.connect(f"nats://ada:p4ss@127.0.0.1:{server.port}") as bus:
+            await round_trip(bus)
+        text = await refused(f"nats://ada:nope@127.0.0.1:{server.port}")
+        assert "authorization" in text.lower() and "nope" not in text
+    finally:
+        server.stop()
+
+
+async def test_nkey_seed_file(tmp_path: Path) -> None:
+    user = nkeys.from_seed(USER_SEED.encode())
+    server = js_server(tmp_path, f'authorization {{ users = [{{ nkey: "{user.public_key.decode()}" }}] }}')
+    seed, stranger = tmp_path / "user.nk", tmp_path / "stranger.nk"
+    seed.write_text(USER_SEED + "\n")
+    stranger.write_text(new_nkey(nkeys.PREFIX_BYTE_USER).seed.decode())
+    try:
+        async with interlink.connect(f"nats://127.0.0.1:{server.port}?nkey={seed}") as bus:
+            await round_trip(bus)
+        assert "authorization" in (await refused(f"nats://127.0.0.1:{server.port}?nkey={stranger}")).lower()
+        assert "authorization" in (await refused(f"nats://127.0.0.1:{server.port}")).lower()
+    finally:
+        server.stop()
+
+
+async def test_creds_file_on_an_operator_mode_server(tmp_path: Path) -> None:
+    """A JWT chain signed by an operator the server trusts; a .creds file from another operator is refused."""
+    trusted, other = tmp_path / "trusted", tmp_path / "other"
+    trusted.mkdir()
+    other.mkdir()
+    operator = operator_mode(trusted)
+    server = js_server(tmp_path, operator.config)
+    try:
+        async with interlink.connect(f"nats://127.0.0.1:{server.port}?creds={operator.creds}") as bus:
+            await round_trip(bus)
+        text = await refused(f"nats://127.0.0.1:{server.port}?creds={operator_mode(other).creds}")
+        assert "authorization" in text.lower() or "authentication" in text.lower(), text
+    finally:
+        server.stop()

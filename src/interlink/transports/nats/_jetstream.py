@@ -90,7 +90,10 @@ class JetStream:
         self.url = options.url
         self.jsm = client.jsm()
         self.settler = Settler(client, self.url)
-        self.replicas = replicas_for(options, client._server_info)
+        try:
+            self.replicas = replicas_for(options, client._server_info)
+        except BrokerError as exc:
+            raise BrokerError(f"{safe_url(self.url)}: {exc}") from None
         self.streams = stream_configs(options, self.replicas)
         self._checked: set[str] = set()
 

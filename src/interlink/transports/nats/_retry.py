@@ -11,6 +11,7 @@ retry is stored once). Anything else fails at once.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -28,15 +29,26 @@ MAX_DELAY = 2.0
 _GONE = (nats.errors.TimeoutError, TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError,
          nats.errors.ConnectionReconnectingError, nats.errors.StaleConnectionError,
          nats.errors.OutboundBufferLimitError, nats.errors.UnexpectedEOF)
+# "JetStream system temporarily unavailable", "cluster can not handle request", "general RAFT error",
+# "stream is offline", "consumer is offline"
+_ELECTION = frozenset({10008, 10009, 10041, 10118, 10119})
+_NOT_PASSING = frozenset({10023})  # "insufficient resources": answered 503, yet no election ends it
 
 
 def passing(exc: BaseException) -> bool:
     """True for the failures of a cluster re-electing or a connection moving to another node."""
     if isinstance(exc, _GONE):
         return True
-    if isinstance(exc, nats.js.errors.APIError):  # 5xx: "JetStream system temporarily unavailable", no leader
-        return (exc.code or 0) >= 500
+    if isinstance(exc, nats.js.errors.APIError):
+        return passing_code(exc.code or 0, exc.err_code or 0)
     return False
+
+
+def passing_code(code: int, err_code: int) -> bool:
+    """True for a JetStream error answer that an election explains (not a refused config or a full stream)."""
+    if err_code in _ELECTION:
+        return True
+    return code == 503 and err_code not in _NOT_PASSING
 
 
 class Backoff:
@@ -72,3 +84,14 @@ async def retrying(client: Client, call: Callable[[], Awaitable[T]], what: str, 
             if not await backoff.wait():
                 raise
             log.debug("%s: %s; trying again", what, describe(exc))
+
+
+def ack_error(data: bytes) -> tuple[int, int, str]:
+    """Code, JetStream error code and text of a publish acknowledgement; (0, 0, "") for a success."""
+    if data.startswith(b'{"stream"') and b'"error"' not in data:
+        return 0, 0, ""
+    try:
+        error = json.loads(data).get("error", {})
+        return int(error.get("code") or 0), int(error.get("err_code") or 0), str(error.get("description") or "?")
+    except (ValueError, AttributeError, TypeError):
+        return 0, 0, "no stream stores it" if not data else data[:200].decode(errors="replace")

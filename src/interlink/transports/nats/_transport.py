@@ -42,7 +42,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import ssl
 import uuid
 from typing import TYPE_CHECKING
@@ -52,7 +51,7 @@ from interlink.transports._wire import fit
 from interlink.transports.base import Binding, Handler, Message, Transport
 from interlink.transports.nats._jetstream import JetStream, PullConsumer, consumer_config
 from interlink.transports.nats._options import parse as parse_options
-from interlink.transports.nats._retry import Backoff
+from interlink.transports.nats._retry import Backoff, ack_error, passing_code
 from interlink.transports.nats._streams import EVENTS_STREAM, WORK_STREAM
 from interlink.transports.nats._support import (
     ANY_EVENT,
@@ -101,17 +100,6 @@ def _header_cost(name: str, value: str) -> int:
 def _expire(future: asyncio.Future[Msg | None]) -> None:
     if not future.done():
         future.set_result(None)  # None means: no reply in time
-
-
-def _ack_error(ack: Msg) -> tuple[int, str]:
-    """The error code and text of a JetStream publish acknowledgement; (0, "") when it is a success."""
-    if ack.data.startswith(b'{"stream"') and b'"error"' not in ack.data:
-        return 0, ""
-    try:
-        error = json.loads(ack.data).get("error", {})
-        return int(error.get("code") or 0), str(error.get("description", "")) or "unknown error"
-    except (ValueError, AttributeError, TypeError):
-        return 0, "no stream stores it" if not ack.data else ack.data[:200].decode(errors="replace")
 
 
 class NatsTransport(Transport):
@@ -355,10 +343,10 @@ class NatsTransport(Transport):
                     continue
                 if await backoff.wait():  # no stream leader right now: an election
                     continue
-            code, error = _ack_error(ack)
+            code, err_code, error = ack_error(ack.data)
             if not error:
                 return
-            if code >= 500 and await backoff.wait():  # "JetStream system temporarily unavailable"
+            if passing_code(code, err_code) and await backoff.wait():  # "JetStream temporarily unavailable"
                 continue
             raise BrokerError(f"{safe_url(self.url)}: JetStream refused {subject}: {error}")
 

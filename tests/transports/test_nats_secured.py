@@ -123,24 +123,17 @@ async def refused(url: str) -> str:
     return str(err.value)
 
 
-async def test_token(tmp_path: Path) -> None:
-    server = js_server(tmp_path, 'authorization { token: "s3cret-token" }')
+@pytest.mark.parametrize(("authorization", "good", "bad"), [
+    ('authorization { token: "s3cret-token" }', "s3cret-token", "wrong-token"),
+    ('authorization { users = [{ user: "ada", password: "p4ss" }] }', "ada:p4ss", "ada:nope"),
+])
+async def test_token_or_user_and_password_in_the_url(tmp_path: Path, authorization: str, good: str, bad: str) -> None:
+    server = js_server(tmp_path, authorization)
     try:
-        async with interlink.connect(f"nats://s3cret-token@127.0.0.1:{server.port}") as bus:
+        async with interlink.connect(f"nats://{good}@127.0.0.1:{server.port}") as bus:
             await round_trip(bus)
-        text = await refused(f"nats://wrong-token@127.0.0.1:{server.port}")
-        assert "authorization" in text.lower() and "wrong-token" not in text
-    finally:
-        server.stop()
-
-
-async def test_user_and_password(tmp_path: Path) -> None:
-    server = js_server(tmp_path, 'authorization { users = [{ user: "ada", password: "p4ss" }] }')
-    try:
-        async with interlink.connect(f"nats://ada:p4ss@127.0.0.1:{server.port}") as bus:
-            await round_trip(bus)
-        text = await refused(f"nats://ada:nope@127.0.0.1:{server.port}")
-        assert "authorization" in text.lower() and "nope" not in text
+        text = await refused(f"nats://{bad}@127.0.0.1:{server.port}")
+        assert "authorization" in text.lower() and bad.split(":")[-1] not in text
     finally:
         server.stop()
 

@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -83,3 +83,13 @@ def npm(tmp_path_factory: pytest.TempPathFactory) -> NpmInstaller:
         return folders[key]
 
     return install
+
+
+@pytest.fixture(scope="session")
+def own_nats_url() -> Iterator[str]:
+    """A nats-server with JetStream of the session's own on a free port (fresh streams, nobody else's dead letters)."""
+    from interlink._embedded import NatsServer
+
+    server = NatsServer().start()
+    yield server.url
+    server.cleanup()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,6 @@ import msgspec
 import pytest
 
 import interlink
-from interlink._embedded import NatsServer
 from interlink.testing import unique
 from interlink.testing.conformance import eventually
 from interlink.transports.base import Message
@@ -34,13 +33,6 @@ OPTIONS = {
     "redis": f"?prefix={PREFIX}&retention=600",
 }
 _numbers = itertools.count(1_000_000)
-
-
-@pytest.fixture(scope="session")
-def nats_url() -> Iterator[str]:
-    server = NatsServer().start()
-    yield server.url
-    server.cleanup()
 
 
 def url_for(broker: str, nats_url: str) -> str:
@@ -136,9 +128,9 @@ async def open_raw(broker: str, url: str) -> Any:
 
 
 @pytest.fixture(params=BROKERS)
-async def served(request: pytest.FixtureRequest, nats_url: str) -> AsyncIterator[Served]:
+async def served(request: pytest.FixtureRequest, own_nats_url: str) -> AsyncIterator[Served]:
     broker = request.param
-    url = url_for(broker, nats_url)
+    url = url_for(broker, own_nats_url)
     bus = await interlink.connect(url).start()
     raw = await open_raw(broker, url)
     item = Served(broker, url, bus, raw, unique("wire"), unique("w"), unique("t"))

@@ -22,8 +22,6 @@ from interlink.testing.conformance import eventually
 from tests.wire._raw import RawText, mp_frame
 from tests.wire.conftest import Served
 
-pytestmark = pytest.mark.asyncio
-
 
 def rejections(caplog: pytest.LogCaptureFixture, served: Served) -> int:
     return sum(1 for r in caplog.records if r.getMessage().startswith(f"{served.name}: rejected message"))

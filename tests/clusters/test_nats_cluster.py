@@ -119,27 +119,28 @@ async def test_streams_and_consumers_are_replicated_on_three_nodes(cluster: Nats
             pass
 
 
-async def test_leader_killed_for_good_mid_stream_loses_and_refuses_nothing(cluster: NatsCluster,
-                                                                           workers: Workers) -> None:
+@pytest.mark.parametrize("count", [NOTIFICATIONS, pytest.param(10 * NOTIFICATIONS, marks=pytest.mark.soak)])
+async def test_leader_killed_for_good_mid_stream_loses_and_refuses_nothing(cluster: NatsCluster, workers: Workers,
+                                                                           count: int) -> None:
     async with interlink.connect(cluster.url, name="cluster-sender") as bus:
         leader = await stream_leader(cluster.url, "interlink_work")
         killed: list[str] = []
 
         def kill_at_a_third(n: int) -> None:
-            if n == NOTIFICATIONS // 3 and not killed:
+            if n == count // 3 and not killed:
                 cluster.node(leader).kill()
                 killed.append(leader)
 
-        sent = await send(bus, workers.subject, iter(range(NOTIFICATIONS)), before=kill_at_a_third)
+        sent = await send(bus, workers.subject, iter(range(count)), before=kill_at_a_third)
     assert killed == [leader]
-    result = figures(f"stream leader {leader} SIGKILLed for good after {NOTIFICATIONS // 3} of {NOTIFICATIONS}",
-                     workers, sent)
-    assert (result.lost, result.refused, result.sent) == (0, 0, NOTIFICATIONS)
+    result = figures(f"stream leader {leader} SIGKILLed for good after {count // 3} of {count}", workers, sent)
+    assert (result.lost, result.refused, result.sent) == (0, 0, count)
     assert await stream_leader(cluster.url, "interlink_work") != leader
 
 
-async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: NatsCluster,
-                                                                      workers: Workers) -> None:
+@pytest.mark.parametrize("rounds", [1, pytest.param(5, marks=pytest.mark.soak)])
+async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: NatsCluster, workers: Workers,
+                                                                      rounds: int) -> None:
     async with interlink.connect(cluster.url, name="cluster-sender") as bus:
         done = asyncio.Event()
 
@@ -151,7 +152,7 @@ async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: N
 
         async def restart_each_node() -> None:
             await asyncio.sleep(1.0)
-            for node in cluster.nodes:
+            for node in cluster.nodes * rounds:
                 await asyncio.to_thread(node.stop)
                 await asyncio.sleep(0.5)
                 await asyncio.to_thread(node.start)
@@ -162,5 +163,5 @@ async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: N
         sending = asyncio.ensure_future(send(bus, workers.subject, numbers(), concurrency=4))
         await restart_each_node()
         sent = await sending
-    result = figures("rolling restart of n1, n2, n3 (SIGTERM, start, wait healthy)", workers, sent)
+    result = figures(f"rolling restart of n1, n2, n3 x{rounds} (SIGTERM, start, wait healthy)", workers, sent)
     assert result.lost == 0 and result.refused == 0 and result.sent > 100

@@ -59,6 +59,12 @@ class Bus:
 
     Use as ``async with interlink.connect(url) as bus:``; ``await bus.start()``
     and ``await bus.close()`` do the same by hand.
+
+    Attributes: ``name`` (the sender name of calls made on the bus itself),
+    ``instances`` (the service instances it serves), ``policies`` (resilience
+    policies per target, or None), ``dead_letters`` (:class:`DeadLetters`: list,
+    get, replay and purge the broker's dead letters), ``transport`` (the broker
+    connection; the transport interface is for transport authors, not services).
     """
 
     def __init__(self, transport: Transport, *, format: str = "json", name: str = "client",

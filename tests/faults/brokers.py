@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -43,9 +44,12 @@ class OwnRedis:
     """redis-server with an append-only file fsynced on every write: a restart keeps the streams.
 
     ``persistent=False`` runs it as this machine's shared Redis runs, keeping nothing on disk.
+    ``tls``: TLS only (``url`` is ``rediss://``), a client certificate by ``tls.ca`` required.
+    ``config``: more settings, as ``--name value ...`` arguments (an ACL user: ``["--user", "bob on >pw ~* +@all"]``).
     """
 
-    def __init__(self, persistent: bool = True) -> None:
+    def __init__(self, persistent: bool = True, *, tls: Certificates | None = None,
+                 config: Sequence[str] = ()) -> None:
         self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         binary = shutil.which("redis-server")
         if binary is None:
@@ -53,16 +57,22 @@ class OwnRedis:
         self.binary = binary
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="interlink-redis-")
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{self.port}/0"
+        self.listen = ["--port", str(self.port)]
+        if tls is not None:
+            self.listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(tls.server_cert),
+                           "--tls-key-file", str(tls.server_key), "--tls-ca-cert-file", str(tls.ca),
+                           "--tls-auth-clients", "yes"]
+        self.config = list(config)
         self.proc: subprocess.Popen[bytes] | None = None
         self._start()
 
     def _start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
-             *self.persistence],
+            [self.binary, *self.listen, "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
+             *self.persistence, *self.config],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port)
+        _wait_port(self.port, proc=self.proc)
 
     def restart(self) -> None:
         self._kill()

@@ -20,78 +20,20 @@ import logging
 import math
 import os
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio.connection as rconn
 import redis.exceptions as rexc
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError
+from interlink.transports.redis._url import CONNECT_TIMEOUT, Options
 
-CONNECT_TIMEOUT = 3.0  # seconds to open a socket and authenticate
 COMMAND_TIMEOUT = 10.0  # a command without a reply for this long means the connection is dead
 RECONNECT_WAIT = 5.0  # how long a call waits for Redis to come back before it fails
 NOWAIT_WINDOW = 128  # unanswered commands beyond which send_nowait waits: bounds the queue and a burst's latency
 WRITE_BUFFER = 4 * 1024 * 1024  # bytes queued for the socket before callers wait for it to drain
 
 log = logging.getLogger("interlink.redis")
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """The URL, split into redis-py's connection settings and interlink's own query options.
-
-    ``prefix`` (default ``il``) starts every key and channel; ``maxlen`` caps
-    each stream (approximately, oldest trimmed first); ``retention`` is how many
-    seconds a durable group outlives its last member; ``dead_maxlen`` caps the
-    dead-letter stream.
-    """
-
-    url: str  # as given, password masked: safe to print
-    connect: dict[str, Any]
-    prefix: str = "il"
-    maxlen: int = 100_000
-    retention: float = 7 * 24 * 3600.0
-    dead_maxlen: int = 100_000
-
-    @classmethod
-    def parse(cls, url: str) -> Options:
-        parts = urlsplit(url)
-        ours: dict[str, str] = {}
-        theirs: list[tuple[str, str]] = []
-        for key, value in parse_qsl(parts.query):
-            (ours.__setitem__(key, value) if key in _OURS else theirs.append((key, value)))
-        redis_url = urlunsplit(parts._replace(query=urlencode(theirs)))
-        masked = parts.netloc
-        if parts.password:
-            masked = masked.replace(f":{parts.password}@", ":***@", 1)
-        safe = urlunsplit(parts._replace(netloc=masked, query=""))
-        try:
-            connect: dict[str, Any] = dict(rconn.parse_url(redis_url))
-            options = cls(safe, connect, **{k: _OURS[k](v) for k, v in ours.items()})
-        except (ValueError, TypeError) as exc:
-            raise BrokerError(f"{safe}: bad URL: {exc}") from None
-        if not options.prefix.replace("-", "").replace("_", "").isalnum():
-            raise BrokerError(f"{safe}: prefix must be letters, digits, '-' or '_'")
-        if options.maxlen < 1 or options.retention <= 0 or options.dead_maxlen < 1:
-            raise BrokerError(f"{safe}: maxlen, retention and dead_maxlen must be positive")
-        return options
-
-    def connection(self, *, timeout: float | None, name: str = "interlink") -> rconn.AbstractConnection:
-        """A new, unconnected connection (RESP2, no client-side retries: interlink retries itself)."""
-        kwargs = dict(self.connect)
-        cls: type[rconn.AbstractConnection] = kwargs.pop("connection_class", rconn.Connection)
-        kwargs.update(protocol=2, socket_timeout=timeout, socket_connect_timeout=CONNECT_TIMEOUT,
-                      retry=Retry(NoBackoff(), 0), client_name=name, driver_info=None)
-        if cls is not rconn.UnixDomainSocketConnection:
-            kwargs.setdefault("socket_keepalive", True)
-        return cls(**kwargs)
-
-
-_OURS: dict[str, Any] = {"prefix": str, "maxlen": int, "retention": float, "dead_maxlen": int}
 
 
 def broker_error(exc: BaseException, where: str, *, connecting: bool = False) -> InterlinkError:

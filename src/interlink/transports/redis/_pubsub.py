@@ -16,7 +16,8 @@ from collections.abc import Callable
 import redis.asyncio.connection as rconn
 import redis.exceptions as rexc
 
-from interlink.transports.redis._conn import Options, broker_error, close_connection, open_connection, stop_task
+from interlink.transports.redis._conn import broker_error, close_connection, open_connection, stop_task
+from interlink.transports.redis._url import Options
 
 log = logging.getLogger("interlink.redis")
 
@@ -84,6 +85,9 @@ class PubSub:
                     self._dispatch(reply)
             except asyncio.CancelledError:
                 raise
+            except rexc.ResponseError as exc:  # a subscription refused (an ACL): the connection is fine
+                self._refused(exc)
+                continue
             except (rexc.RedisError, OSError) as exc:
                 if self._closed:
                     return
@@ -105,6 +109,18 @@ class PubSub:
                     self._conn = None
             delay = 0.05
             self._on_reconnect()
+
+    def _refused(self, exc: rexc.ResponseError) -> None:
+        """Redis answers in order: the refusal is for the oldest subscription not yet confirmed."""
+        if not self._confirm:
+            log.warning("redis pub/sub: %s", broker_error(exc, self._options.url))
+            return
+        key = next(iter(self._confirm))
+        self._subs.pop(key, None)
+        error = broker_error(exc, f"{self._options.url}: subscribe {key[1].decode(errors='replace')!r}")
+        for future in self._confirm.pop(key):
+            if not future.done():
+                future.set_exception(error)
 
     def _dispatch(self, reply: list[bytes]) -> None:
         kind = reply[0]

@@ -31,7 +31,6 @@ from interlink.transports.redis import _lua as lua
 from interlink.transports.redis._conn import (
     COMMAND_TIMEOUT,
     Link,
-    Options,
     broker_error,
     close_connection,
     open_connection,
@@ -39,6 +38,7 @@ from interlink.transports.redis._conn import (
     stop_task,
 )
 from interlink.transports.redis._frames import read_message, read_request
+from interlink.transports.redis._url import Options
 
 log = logging.getLogger("interlink.redis")
 

@@ -1,7 +1,8 @@
 """``redis://`` transport: Redis Streams for durable channels, lists for requests, pub/sub for live ones.
 
 URL: ``redis://[[user]:password@]host[:port][/db][?option=value...]``
-(``rediss://`` for TLS, ``unix:///path.sock``). interlink's own options:
+(``rediss://`` for TLS, ``unix:///path.sock``; users, TLS files and ``tls=``:
+:mod:`interlink.transports.redis._url`). interlink's own options:
 ``prefix`` (default ``il``), ``maxlen`` (entries per stream, default 100000),
 ``retention`` (seconds a durable group outlives its last member, default 7
 days), ``dead_maxlen`` (dead letters kept, default 100000). Other query options
@@ -100,11 +101,12 @@ import redis.exceptions as rexc
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
 from interlink.transports.redis import _lua as lua
-from interlink.transports.redis._conn import Link, Options, broker_error, stop_task
+from interlink.transports.redis._conn import Link, broker_error, stop_task
 from interlink.transports.redis._frames import decode_message
 from interlink.transports.redis._members import Keys, Member
 from interlink.transports.redis._pubsub import PubSub
 from interlink.transports.redis._streams import LIVE, decode_reply, encode
+from interlink.transports.redis._url import Options
 
 log = logging.getLogger("interlink.redis")
 
@@ -126,10 +128,8 @@ class RedisTransport(Transport):
     max_payload = 8 * 1024 * 1024
 
     def __init__(self, url: str, *, tls: ssl.SSLContext | None = None) -> None:
-        if tls is not None:  # the connection takes it once TLS is wired for this broker
-            raise ValueError(f"tls= is not supported by {url.split(':', 1)[0]}:// yet")
         self.tls = tls
-        self.options = Options.parse(url)
+        self.options = Options.parse(url, tls)
         self.url = self.options.url
         self.id = uuid.uuid4().hex[:12]
         self.keys = Keys(self.options.prefix)
@@ -158,7 +158,7 @@ class RedisTransport(Transport):
             await self._check_version()
             await self._pubsub.start()
             await self._pubsub.subscribe(self._channel, self._on_inbox)
-        except (*_Errors, TimeoutError) as exc:
+        except (*_Errors, TimeoutError, InterlinkError) as exc:
             await self._pubsub.close()
             await self.link.close()
             raise broker_error(exc, self.url, connecting=True) from None

@@ -16,7 +16,13 @@ constant no-op object chosen once, not a test per message.
 """
 
 from interlink.observe._handling import Watch, current, note, system_of
-from interlink.observe._hooks import enable_metrics, metrics_registry, outgoing, tracing_enabled
+from interlink.observe._hooks import (
+    enable_metrics,
+    metrics_registry,
+    outgoing,
+    tracing_enabled,
+    use_tracer_provider,
+)
 
 __all__ = ["Watch", "current", "enable_metrics", "metrics_registry", "note", "outgoing", "system_of",
-           "tracing_enabled"]
+           "tracing_enabled", "use_tracer_provider"]

@@ -115,7 +115,7 @@ def note(outcome: str, error: BaseException | None = None, reason: str | None = 
 
     A later note wins over an earlier one (an error that is then retried is
     ``retried``). ``error`` is recorded on the span as an exception event;
-    ``reason`` (a dead letter's) as a span event. No-op outside a handling.
+    a retry or a dead letter adds a span event with ``reason`` (or the error). No-op outside a handling.
     """
     handling = _current.get()
     if handling is None:
@@ -126,4 +126,5 @@ def note(outcome: str, error: BaseException | None = None, reason: str | None = 
         handling._scope.exception(error)
     if reason is not None:
         handling.error = handling.error or reason
-        handling._scope.event(outcome, reason)
+    if outcome in ("retried", "dead_lettered"):
+        handling._scope.event(outcome, reason or handling.error or "")

@@ -86,6 +86,16 @@ def tracing_enabled() -> bool:
 
 
 _TRACING = tracing_enabled()
+
+
+def use_tracer_provider(provider: object | None) -> None:
+    """Send interlink's spans to ``provider`` (an OpenTelemetry TracerProvider) rather than the global
+    one; None goes back to the global one. Raises RuntimeError when tracing is off (no opentelemetry-api)."""
+    if not _TRACING:
+        raise RuntimeError("tracing is off: opentelemetry-api is not installed (or INTERLINK_TRACING=off)")
+    from interlink.observe import _tracing
+
+    _tracing.use_tracer_provider(provider)  # type: ignore[arg-type]
 _metrics_registry: CollectorRegistry | None = None
 
 

@@ -33,7 +33,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 from interlink import _headers as h
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Span, Tracer, TracerProvider
 
     from interlink._service import HandlerSpec
     from interlink.observe._hooks import Outgoing, SpanScope
@@ -41,13 +41,20 @@ if TYPE_CHECKING:
 
 _NOT_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 _tracer: Tracer | None = None
+_provider: TracerProvider | None = None
+
+
+def use_tracer_provider(provider: TracerProvider | None) -> None:
+    """Report interlink's spans to ``provider`` instead of the global one (None: the global one again)."""
+    global _tracer, _provider
+    _provider, _tracer = provider, None
 
 
 def tracer() -> Tracer | None:
-    """interlink's tracer from the global provider, or None while no real provider is installed."""
+    """interlink's tracer from the chosen or global provider, or None while no real provider is installed."""
     global _tracer
     if _tracer is None:
-        provider = trace.get_tracer_provider()
+        provider = _provider or trace.get_tracer_provider()
         if isinstance(provider, _NOT_SDK):
             return None
         from interlink import __version__

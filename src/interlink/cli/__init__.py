@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-from interlink.cli import _demo, _dlq, _run, _tools
+from interlink.cli import _demo, _dlq, _observe, _run, _tools
 from interlink.cli._common import Parser, common_options, run
 
 
@@ -59,6 +59,7 @@ def _add_gateway(sub: _WithParents) -> None:
     p.add_argument("config", help="routes file (YAML)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    _observe.add_options(p, metrics=False)  # its /metrics serves the bus metrics too
     p.set_defaults(func=_gateway, serving=True)
 
 
@@ -73,9 +74,11 @@ async def _gateway(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args.func(args), serving=getattr(args, "serving", False))
+    telemetry = _observe.Telemetry(args)  # log format, OTEL_* tracing, --metrics
+    try:
+        return run(args.func(args), serving=getattr(args, "serving", False))
+    finally:
+        telemetry.close()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import interlink
 from interlink._app import App
 from interlink._embedded import NatsServer
+from interlink.cli import _observe
 from interlink.cli._common import OK, USAGE, Commands, broker_url, console, errors
 
 if TYPE_CHECKING:  # the gateway extra may not be installed
@@ -35,6 +36,7 @@ def add(sub: Commands) -> None:
     p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight handlers get at shutdown")
     p.add_argument("--http", default=None, metavar="HOST:PORT",
                    help=f"where to serve the App's gateway (default {DEFAULT_HTTP}; 'off': not at all)")
+    _observe.add_options(p)
     p.set_defaults(func=run, serving=True)
     p = sub.add_parser("broker", help="run the embedded NATS broker (JetStream) in the foreground")
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")

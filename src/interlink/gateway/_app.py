@@ -41,6 +41,7 @@ from interlink.gateway.middleware import (
     RequestId,
     ServerErrors,
 )
+from interlink.observe import tracing_enabled
 
 _KINDS: dict[str, type[RouteEndpoint]] = {"request": RequestRoute, "notify": NotifyRoute, "publish": PublishRoute,
                                           "gather": GatherRoute, "compose": ComposeRoute}
@@ -140,6 +141,10 @@ class Gateway:
         if c.auth is not None:
             app = Authenticate(app, Authenticator(c.auth))
         app = Limits(app, c.limits)
+        if tracing_enabled():
+            from interlink.gateway.middleware.tracing import Tracing
+
+            app = Tracing(app)
         app = Router(app, self.routes())
         if c.cors is not None:
             app = Cors(app, c.cors)

@@ -18,6 +18,7 @@ from interlink._errors import InterlinkError
 from interlink.gateway._http import json_response
 from interlink.gateway._openapi import DOCS_HTML
 from interlink.gateway._router import Options
+from interlink.observe import metrics_registry
 
 if TYPE_CHECKING:
     from interlink._bus import Bus
@@ -57,7 +58,11 @@ def builtins(bus: Bus, ping_subject: str, unserved: dict[str, float], metrics: G
         return json_response({"status": "ready", "broker": True})
 
     async def metrics_page(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        page = generate_latest(metrics.registry)
+        bus_registry = metrics_registry()  # the bus's own metrics, when they are on
+        if bus_registry is not None and bus_registry is not metrics.registry:
+            page += generate_latest(bus_registry)
+        return Response(page, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def openapi_json(request: Request) -> Response:
         return Response(spec_body, media_type="application/json")

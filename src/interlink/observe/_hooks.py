@@ -128,7 +128,7 @@ def handler_metrics(service: str, spec: HandlerSpec) -> HandlerMetrics:
         return NO_METRICS
     from interlink.observe import _metrics
 
-    return _metrics.HandlerCounters(service, spec)
+    return _metrics.handler_counters(service, spec)
 
 
 class Outgoing(Protocol):

@@ -16,18 +16,25 @@ interlink_consumer_backlog              gauge      service, subject, transport
 request: ok, error (the endpoint answered with an error), timeout,
 no_responders, failed. ``subject`` is always a declared subject or pattern
 (a request's target is an endpoint's exact subject); past 500 distinct request
-subjects further ones count under ``other``, so no label grows without bound.
-``service`` of a sent message is the sending bus's name. The backlog is
-sampled every few seconds from the broker (JetStream pending, RabbitMQ queue
-depth, Redis group lag), never per message.
+subjects per sender further ones count under ``other``, so no label grows
+without bound. ``service`` of a request or a sent message is the sending bus's
+name (or the sending handler's service). ``style``: notify, send, publish,
+gather. The backlog is sampled from the broker every few seconds (JetStream
+pending, RabbitMQ queue depth, Redis group lag), never per message.
+
+Counts are plain integers turned into metric families only when scraped:
+prometheus_client's own metric objects take a lock on every observation.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from interlink import _headers as h
 from interlink._errors import NoResponders, RequestTimeout
@@ -38,66 +45,128 @@ if TYPE_CHECKING:
     from interlink.transports.base import Message
 
 BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1.0, 2.5, 5.0, 10.0, 30.0)
+HANDLED = ("ok", "error", "retried", "dead_lettered", "invalid")
+REQUESTED = ("ok", "error", "timeout", "no_responders", "failed")
 MAX_SUBJECTS = 500
 _perf = time.perf_counter
 
 
-class _Family:
-    """The metric objects, created once per registry."""
+class Histogram:
+    """A count per bucket (not cumulative; the last one is +Inf) and the sum; cumulated when scraped."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.handled = Counter("interlink_handled", "Messages handled, by outcome",
-                               ["service", "handler", "subject", "outcome"], registry=registry)
-        self.duration = Histogram("interlink_handler_duration_seconds", "Handler run time",
-                                  ["service", "handler", "subject"], buckets=BUCKETS, registry=registry)
-        self.in_flight = Gauge("interlink_handler_in_flight", "Handlings running now",
-                               ["service", "handler", "subject"], registry=registry)
-        self.requests = Counter("interlink_requests", "Requests sent, by outcome",
-                                ["service", "subject", "outcome"], registry=registry)
-        self.latency = Histogram("interlink_request_duration_seconds", "Request round trip",
-                                 ["service", "subject"], buckets=BUCKETS, registry=registry)
-        self.sent = Counter("interlink_sent", "Messages sent without waiting for a reply, by style",
-                            ["service", "style"], registry=registry)
-        self.backlog = Gauge("interlink_consumer_backlog", "Messages waiting for a consumer, as the broker tells",
-                             ["service", "subject", "transport"], registry=registry)
+    __slots__ = ("buckets", "counts", "total")
 
+    def __init__(self, buckets: tuple[float, ...] = BUCKETS) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.total = 0.0
 
-_family: _Family | None = None
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.buckets, seconds)] += 1  # bisect_left: a value equal to a bound is in it (le)
+        self.total += seconds
 
-
-def install(registry: CollectorRegistry | None) -> CollectorRegistry:
-    global _family
-    chosen = registry if registry is not None else REGISTRY
-    _family = _Family(chosen)
-    return chosen
-
-
-def family() -> _Family:
-    if _family is None:
-        raise RuntimeError("metrics are not enabled (interlink.observe.enable_metrics)")
-    return _family
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, count in zip((*(str(b) for b in self.buckets), "+Inf"), self.counts, strict=True):
+            running += count
+            out.append((bound, float(running)))
+        return out
 
 
 class HandlerCounters:
-    """One handler's children of the families, bound once (``labels()`` per message would cost more)."""
+    """One handler's counts (shared by the instances of a service in this process)."""
 
-    __slots__ = ("_duration", "_gauge", "_outcomes")
+    __slots__ = ("duration", "in_flight", "outcomes")
 
-    def __init__(self, service: str, spec: HandlerSpec) -> None:
-        f = family()
-        labels = (service, spec.name, spec.subject)
-        self._outcomes = {o: f.handled.labels(*labels, o) for o in ("ok", "error", "retried", "dead_lettered",
-                                                                     "invalid")}
-        self._duration = f.duration.labels(*labels)
-        self._gauge = f.in_flight.labels(*labels)
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.outcomes = dict.fromkeys(HANDLED, 0)
+        self.duration = Histogram()
 
     def started(self) -> None:
-        self._gauge.inc()
+        self.in_flight += 1
 
     def finished(self, outcome: str, elapsed_ns: int) -> None:
-        self._gauge.dec()
-        self._duration.observe(elapsed_ns / 1e9)
-        self._outcomes[outcome].inc()
+        self.in_flight -= 1
+        self.duration.observe(elapsed_ns / 1e9)
+        self.outcomes[outcome] += 1
+
+
+class RequestCounters:
+    __slots__ = ("latency", "outcomes")
+
+    def __init__(self) -> None:
+        self.outcomes = dict.fromkeys(REQUESTED, 0)
+        self.latency = Histogram()
+
+
+class BusMetrics:
+    """Every count of the process's buses: a prometheus_client collector (``collect()`` when scraped)."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[tuple[str, str, str], HandlerCounters] = {}
+        self.requests: dict[tuple[str, str], RequestCounters] = {}
+        self.sent: dict[tuple[str, str], int] = {}
+        self.backlog: dict[tuple[str, str, str], int] = {}
+
+    def handler(self, service: str, spec: HandlerSpec) -> HandlerCounters:
+        key = (service, spec.name, spec.subject)
+        found = self.handlers.get(key)
+        if found is None:
+            found = self.handlers[key] = HandlerCounters()
+        return found
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        labels = ["service", "handler", "subject"]
+        handled = CounterMetricFamily("interlink_handled", "Messages handled, by outcome", labels=[*labels, "outcome"])
+        duration = HistogramMetricFamily("interlink_handler_duration_seconds", "Handler run time", labels=labels)
+        in_flight = GaugeMetricFamily("interlink_handler_in_flight", "Handlings running now", labels=labels)
+        for key, c in list(self.handlers.items()):
+            for outcome, count in list(c.outcomes.items()):
+                handled.add_metric([*key, outcome], count)
+            duration.add_metric(list(key), c.duration.cumulative(), c.duration.total)
+            in_flight.add_metric(list(key), c.in_flight)
+        requests = CounterMetricFamily("interlink_requests", "Requests sent, by outcome",
+                                       labels=["service", "subject", "outcome"])
+        latency = HistogramMetricFamily("interlink_request_duration_seconds", "Request round trip",
+                                        labels=["service", "subject"])
+        for key2, r in list(self.requests.items()):
+            for outcome, count in list(r.outcomes.items()):
+                requests.add_metric([*key2, outcome], count)
+            latency.add_metric(list(key2), r.latency.cumulative(), r.latency.total)
+        sent = CounterMetricFamily("interlink_sent", "Messages sent without waiting for a reply, by style",
+                                   labels=["service", "style"])
+        for key2, count in list(self.sent.items()):
+            sent.add_metric(list(key2), count)
+        backlog = GaugeMetricFamily("interlink_consumer_backlog", "Messages waiting for a consumer, as the broker "
+                                    "tells (sampled)", labels=["service", "subject", "transport"])
+        for key, count in list(self.backlog.items()):
+            backlog.add_metric(list(key), count)
+        yield from (handled, duration, in_flight, requests, latency, sent, backlog)
+
+
+_bus_metrics: BusMetrics | None = None
+
+
+def install(registry: CollectorRegistry | None) -> CollectorRegistry:
+    global _bus_metrics
+    chosen = registry if registry is not None else REGISTRY
+    _bus_metrics = BusMetrics()
+    chosen.register(_bus_metrics)
+    return chosen
+
+
+def bus_metrics() -> BusMetrics:
+    if _bus_metrics is None:
+        raise RuntimeError("metrics are not enabled (interlink.observe.enable_metrics)")
+    return _bus_metrics
+
+
+def handler_counters(service: str, spec: HandlerSpec) -> HandlerCounters:
+    return bus_metrics().handler(service, spec)
 
 
 class CountedTransport:
@@ -105,31 +174,27 @@ class CountedTransport:
 
     def __init__(self, inner: Outgoing, sender: str) -> None:
         self._inner = inner
-        f = family()
-        self._family = f
+        self._metrics = bus_metrics()
         self._sender = sender
-        self._subjects: dict[str, tuple[Any, dict[str, Any]]] = {}
-        self._notify = f.sent.labels(sender, "notify")
-        self._send = f.sent.labels(sender, "send")
-        self._publish = f.sent.labels(sender, "publish")
-        self._gather = f.sent.labels(sender, "gather")
+        self._subjects: dict[str, RequestCounters] = {}
 
-    def _children(self, subject: str) -> tuple[Any, dict[str, Any]]:
-        children = self._subjects.get(subject)
-        if children is None:
+    def _counters(self, message: Message) -> RequestCounters:
+        subject = message.subject
+        found = self._subjects.get(subject)
+        if found is None:
             if len(self._subjects) >= MAX_SUBJECTS:
                 subject = "other"
-                children = self._subjects.get(subject)
-            if children is None:
-                f = self._family
-                children = (f.latency.labels(self._sender, subject),
-                            {o: f.requests.labels(self._sender, subject, o)
-                             for o in ("ok", "error", "timeout", "no_responders", "failed")})
-                self._subjects[subject] = children
-        return children
+            sender = message.headers.get(h.SENDER) or self._sender
+            key = (sender, subject)
+            found = self._metrics.requests.get(key)
+            if found is None:
+                found = self._metrics.requests[key] = RequestCounters()
+            if subject != "other":
+                self._subjects[subject] = found
+        return found
 
     async def request(self, message: Message, timeout: float) -> Message:
-        latency, outcomes = self._children(message.subject)
+        counters = self._counters(message)
         start = _perf()
         outcome = "failed"
         try:
@@ -143,13 +208,18 @@ class CountedTransport:
             outcome = "no_responders"
             raise
         finally:
-            latency.observe(_perf() - start)
-            outcomes[outcome].inc()
+            counters.latency.observe(_perf() - start)
+            counters.outcomes[outcome] += 1
+
+    def _count(self, message: Message, style: str) -> None:
+        key = (message.headers.get(h.SENDER) or self._sender, style)
+        sent = self._metrics.sent
+        sent[key] = sent.get(key, 0) + 1
 
     async def send(self, message: Message) -> None:
         await self._inner.send(message)
-        (self._send if h.REPLY_TO in message.headers else self._notify).inc()
+        self._count(message, "send" if h.REPLY_TO in message.headers else "notify")
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
         await self._inner.publish(message, durable=durable)
-        (self._gather if h.INBOX in message.headers else self._publish).inc()
+        self._count(message, "gather" if h.INBOX in message.headers else "publish")

@@ -64,9 +64,7 @@ def _exporter(name: str) -> Any | None:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         else:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-                OTLPSpanExporter,
-            )
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
         log.warning("OTLP trace exporter (%s) is not installed: %s; no spans are exported", protocol, exc)
         return None

@@ -173,7 +173,7 @@ class TracedTransport:
         try:
             reply = await self._inner.request(message, timeout)
         except BaseException as exc:
-            _failed(span, exc)
+            failed(span, exc)
             raise
         else:
             if h.ERROR in reply.headers:
@@ -199,13 +199,13 @@ class TracedTransport:
         try:
             await sending
         except BaseException as exc:
-            _failed(span, exc)
+            failed(span, exc)
             raise
         finally:
             span.end()
 
 
-def _failed(span: Span, exc: BaseException) -> None:
+def failed(span: Span, exc: BaseException) -> None:
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:200]))
     span.set_attribute("error.type", type(exc).__name__)

@@ -1,7 +1,8 @@
 """The gateway's middleware: each one small ASGI class wrapping the next app.
 
 Outermost first, as the gateway stacks them (``interlink.gateway._app.build_stack``):
-ServerErrors, RequestId, AccessLog, Metrics, Cors, (the router), Limits, Authenticate, RateLimit.
+ServerErrors, RequestId, AccessLog, Metrics, Cors, (the router), Tracing (when on), Limits, Authenticate,
+RateLimit.
 """
 
 from interlink.gateway.middleware.access_log import AccessLog

@@ -17,7 +17,6 @@ buckets on every observation, which was a tenth of the gateway's own time per re
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,30 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interlink._resilience import Breaker, Policies
 from interlink.gateway._router import options_of
+from interlink.observe._metrics import Histogram
 
 _STATE = {"closed": 0, "half_open": 1, "open": 2}
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class _Histogram:
-    """One route's latency histogram: a count per bucket (not cumulative; the last one is +Inf) and the sum."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.total = 0.0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect_left(BUCKETS, seconds)] += 1  # bisect_left: a value equal to a bound is in it (le)
-        self.total += seconds
-
-    def cumulative(self) -> list[tuple[str, float]]:
-        out, running = [], 0
-        for bound, count in zip((*(str(b) for b in BUCKETS), "+Inf"), self.counts, strict=True):
-            running += count
-            out.append((bound, float(running)))
-        return out
 
 
 class GatewayMetrics:
@@ -61,7 +40,7 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.in_flight = 0
         self._requests: dict[tuple[str, str, int], int] = {}
-        self._durations: dict[str, _Histogram] = {}
+        self._durations: dict[str, Histogram] = {}
         self._errors: dict[tuple[str, int], int] = {}
         self._policies = policies
         self._targets = targets
@@ -115,7 +94,7 @@ class GatewayMetrics:
         self._requests[key] = self._requests.get(key, 0) + 1
         histogram = self._durations.get(route)
         if histogram is None:
-            histogram = self._durations[route] = _Histogram()
+            histogram = self._durations[route] = Histogram(BUCKETS)
         histogram.observe(seconds)
         if status >= 500:
             self._errors[route, status] = self._errors.get((route, status), 0) + 1

@@ -107,3 +107,79 @@ class Figures:
     def print(self) -> None:
         print(f"\n[fault] {self.scenario}: sent={self.sent} handled={self.handled} duplicates={self.duplicates} "
               f"dead-lettered={self.dead_lettered} lost={self.lost}")
+
+
+def probe(port: int, path: str = "/readyz") -> tuple[int, dict[str, object]]:
+    """GET a health endpoint on loopback: (status, JSON body); (0, {}) when nothing answers."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, {}
+
+
+@dataclass
+class RunProcess:
+    """``interlink run TARGET --health`` in a process of its own (SIGTERM drains it)."""
+
+    proc: subprocess.Popen[str]
+    health_port: int
+
+    @classmethod
+    def start(cls, target: str, broker: str, env: dict[str, str], *options: str) -> RunProcess:
+        from interlink._embedded import free_port
+
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "interlink.cli", "run", target, "--broker", broker, "--json",
+             "--health", f"127.0.0.1:{port}", *options],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+        return cls(proc, port)
+
+    def ready(self) -> bool:
+        return probe(self.health_port)[0] == 200
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        if not wait_until(lambda: self.ready() or self.proc.poll() is not None, timeout) or not self.ready():
+            self.proc.kill()
+            _, err = self.proc.communicate(timeout=10)
+            raise RuntimeError(f"interlink run was not ready within {timeout}s (exit {self.proc.poll()}): {err}")
+
+    def terminate(self, timeout: float = 30.0) -> tuple[int, float]:
+        """SIGTERM, then wait: (exit code, seconds it took to leave)."""
+        started = time.monotonic()
+        self.proc.terminate()
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(10)
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def handler_log(outdir: Path) -> tuple[Counter[str], int]:
+    """From rolling_app's logs: how often each body was handled to the end, and handlers cut off
+    (a ``start`` without its ``done`` in the same process)."""
+    done: Counter[str] = Counter()
+    cut_off = 0
+    for log in outdir.glob("*.log"):
+        started: Counter[str] = Counter()
+        finished: Counter[str] = Counter()
+        for line in log.read_text().splitlines():
+            kind, _, body = line.partition(" ")
+            (started if kind == "start" else finished)[body] += 1
+        done.update(finished)
+        cut_off += sum((started - finished).values())
+    return done, cut_off

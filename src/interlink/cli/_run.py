@@ -4,6 +4,7 @@
 on ``--http HOST:PORT`` (default 127.0.0.1:8000), or not at all with ``--http off``.
 With ``--only`` (a process running some of the services) it serves the gateway
 only when ``--http`` is given, so that several such processes do not all claim one port.
+``--health HOST:PORT`` serves readiness and liveness probes (see cli/_health.py); SIGTERM drains.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from interlink._app import App
 from interlink._embedded import NatsServer
 from interlink.cli import _observe
 from interlink.cli._common import OK, USAGE, Commands, broker_url, console, errors
+from interlink.cli._health import Health
 
 if TYPE_CHECKING:  # the gateway extra may not be installed
     from interlink.gateway import HttpServer
@@ -33,7 +35,11 @@ def add(sub: Commands) -> None:
     p.add_argument("--only", default="", help="comma-separated service names to run (default: all)")
     p.add_argument("--instances", action="append", default=[], metavar="SERVICE=N",
                    help="instances of a service (repeatable); default 1 each")
-    p.add_argument("--grace", type=float, default=10.0, help="seconds in-flight handlers get at shutdown")
+    p.add_argument("--grace", type=float, default=10.0,
+                   help="seconds in-flight handlers get to finish after SIGTERM (drain)")
+    p.add_argument("--health", default=None, metavar="HOST:PORT",
+                   help="serve /readyz (200 once serving, 503 while starting, draining or the broker is "
+                        "unreachable) and /healthz (liveness) on HOST:PORT")
     p.add_argument("--http", default=None, metavar="HOST:PORT",
                    help=f"where to serve the App's gateway (default {DEFAULT_HTTP}; 'off': not at all)")
     _observe.add_options(p)
@@ -47,10 +53,11 @@ def add(sub: Commands) -> None:
 DEFAULT_HTTP = "127.0.0.1:8000"
 
 
-def parse_http(value: str) -> tuple[str, int]:
+def parse_address(value: str, option: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SystemExit(_usage(f"--http takes HOST:PORT (or 'off'), got {value!r}"))
+        more = " (or 'off')" if option == "--http" else ""
+        raise SystemExit(_usage(f"{option} takes HOST:PORT{more}, got {value!r}"))
     return host.strip("[]"), int(port)
 
 
@@ -62,7 +69,7 @@ def http_address(app: App, given: str | None, only: list[str] | None) -> tuple[s
         if given is not None:
             raise SystemExit(_usage(f"--http: the app {app.name!r} has no gateway"))
         return None
-    return parse_http(given or DEFAULT_HTTP)
+    return parse_address(given or DEFAULT_HTTP, "--http")
 
 
 def load_app(target: str) -> App:
@@ -97,34 +104,55 @@ def parse_instances(items: list[str]) -> dict[str, int]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    """Serve the App until SIGTERM/SIGINT, then drain: readiness goes 503, no new messages are taken,
+    handlers in flight get ``--grace`` seconds to finish, messages nobody started go back to the broker."""
     app = load_app(args.target)
     only = [n for n in args.only.split(",") if n] or None
     counts = parse_instances(args.instances)
     http = http_address(app, args.http, only)
+    health = Health()
+    if args.health:
+        await _listen(health, parse_address(args.health, "--health"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with interlink.connect(broker_url(args.broker, embedded_ok=True), name=app.name) as bus:
-        running = await app.serve(bus, only=only, instances=counts)
-        server = await _serve_gateway(app, bus, http) if http else None
-        url = f"http://{http[0]}:{http[1]}" if http else None
-        if args.json:
-            from interlink.cli._common import print_json
-
-            print_json({"app": app.name, "instances": [i.id for i in running], "http": url})
-        else:
-            console.print(f"[bold green]{app.name}[/] running {len(running)} instance(s): "
-                          + ", ".join(i.id for i in running))
-            if url:
-                console.print(f"gateway on [bold]{url}[/]")
-        await stop.wait()
-        if not args.json:
-            console.print(f"[dim]stopping: in-flight handlers get {args.grace:.0f}s[/]")
-        if server is not None:
-            await server.stop()
-        await bus.close(grace=args.grace)
+    try:
+        async with interlink.connect(broker_url(args.broker, embedded_ok=True), name=app.name) as bus:
+            running = await app.serve(bus, only=only, instances=counts)
+            server = await _serve_gateway(app, bus, http) if http else None
+            await health.serving(bus, len(running))
+            _announce(args, app, running, f"http://{http[0]}:{http[1]}" if http else None)
+            await stop.wait()
+            health.draining()
+            if not args.json:
+                console.print(f"[dim]draining: in-flight handlers get {args.grace:.0f}s[/]")
+            if server is not None:
+                await server.stop()
+            await bus.close(grace=args.grace)
+    finally:
+        await health.close()
     return OK
+
+
+async def _listen(health: Health, address: tuple[str, int]) -> None:
+    try:
+        await health.listen(*address)
+    except OSError as exc:
+        raise SystemExit(_usage(f"--health {address[0]}:{address[1]}: {exc.strerror or exc}")) from None
+
+
+def _announce(args: argparse.Namespace, app: App, running: list[interlink.Instance], url: str | None) -> None:
+    if args.json:
+        from interlink.cli._common import print_json
+
+        print_json({"app": app.name, "instances": [i.id for i in running], "http": url, "health": args.health})
+        return
+    console.print(f"[bold green]{app.name}[/] running {len(running)} instance(s): " + ", ".join(i.id for i in running))
+    if url:
+        console.print(f"gateway on [bold]{url}[/]")
+    if args.health:
+        console.print(f"health on [bold]http://{args.health}/readyz[/]")
 
 
 async def _serve_gateway(app: App, bus: interlink.Bus, address: tuple[str, int]) -> HttpServer:

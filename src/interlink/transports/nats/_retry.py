@@ -26,9 +26,8 @@ T = TypeVar("T")
 API_WAIT = 30.0  # a JetStream API call is retried this long through an election
 FIRST_DELAY = 0.1
 MAX_DELAY = 2.0
-_GONE = (nats.errors.TimeoutError, TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError,
-         nats.errors.ConnectionReconnectingError, nats.errors.StaleConnectionError,
-         nats.errors.OutboundBufferLimitError, nats.errors.UnexpectedEOF)
+_GONE = (nats.errors.TimeoutError, TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionReconnectingError,
+         nats.errors.StaleConnectionError, nats.errors.OutboundBufferLimitError, nats.errors.UnexpectedEOF)
 # "JetStream system temporarily unavailable", "cluster can not handle request", "general RAFT error",
 # "stream is offline", "consumer is offline"
 _ELECTION = frozenset({10008, 10009, 10041, 10118, 10119})
@@ -37,11 +36,9 @@ _NOT_PASSING = frozenset({10023})  # "insufficient resources": answered 503, yet
 
 def passing(exc: BaseException) -> bool:
     """True for the failures of a cluster re-electing or a connection moving to another node."""
-    if isinstance(exc, _GONE):
-        return True
-    if isinstance(exc, nats.js.errors.APIError):
-        return passing_code(exc.code or 0, exc.err_code or 0)
-    return False
+    if isinstance(exc, nats.js.errors.APIError):  # ServiceUnavailableError too: 503 without an err_code
+        return passing_code(exc.code or 503, exc.err_code or 0)
+    return isinstance(exc, _GONE)
 
 
 def passing_code(code: int, err_code: int) -> bool:

@@ -125,14 +125,18 @@ async def test_leader_killed_for_good_mid_stream_loses_and_refuses_nothing(clust
     async with interlink.connect(cluster.url, name="cluster-sender") as bus:
         leader = await stream_leader(cluster.url, "interlink_work")
         killed: list[str] = []
+        joining: list[asyncio.Future[object]] = []
 
         def kill_at_a_third(n: int) -> None:
             if n == count // 3 and not killed:
                 cluster.node(leader).kill()
                 killed.append(leader)
+                # a third instance starts in the election: it declares streams and its consumer through it
+                joining.append(asyncio.ensure_future(asyncio.to_thread(workers.start, 1, 60.0)))
 
         sent = await send(bus, workers.subject, iter(range(count)), before=kill_at_a_third)
-    assert killed == [leader]
+        await joining[0]
+    assert killed == [leader] and len(workers.procs) == 3 and all(p.poll() is None for p in workers.procs)
     result = figures(f"stream leader {leader} SIGKILLed for good after {count // 3} of {count}", workers, sent)
     assert (result.lost, result.refused, result.sent) == (0, 0, count)
     assert await stream_leader(cluster.url, "interlink_work") != leader

@@ -126,3 +126,24 @@ async def test_isolated_tests_on_a_shared_broker_do_not_meet() -> None:
         dead_id = dead.id
     async with interlink.connect(url) as bus:
         assert dead_id not in {d.id for d in await bus.dead_letters.list(service="orders", limit=100_000)}
+
+
+async def test_one_event_handled_by_two_services_is_told_apart() -> None:
+    async with interlink.connect(f"memory://{unique('h')}") as bus, harness(bus) as h:
+        good, bad = Service("good"), Service("bad")
+
+        @good.subscribe("thing.happened")
+        async def fine(body: Any) -> None:
+            await asyncio.sleep(0.05)
+
+        @bad.subscribe("thing.happened")
+        async def broken(body: Any) -> None:
+            raise ServiceError("nope")
+
+        await bus.serve(good)
+        await bus.serve(bad)
+        await bus.publish("thing.happened", 1)
+        await h.settled(timeout=10)
+        outcomes = {x.service: x.outcome for x in h.handled("thing.happened")}
+        assert outcomes == {"good": "ok", "bad": "dead_lettered"}
+        assert [d.service for d in h.dead_letters()] == ["bad"]

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 Kind = Literal["request", "send", "publish", "reply"]
 _decoder = Codec("json")
-#: Headers that mark a message delivered later (delay=/at=); settled() does not wait for those.
-DELAYED_HEADERS = ("il-delay", "il-deliver-at", "il-not-before")
+#: The header that marks a message delivered later (delay=/at=): settled() does not wait for those.
+DELAYED_HEADERS = ("il-due",)
 
 
 def _decode(message: Message) -> Any:
@@ -118,7 +118,7 @@ class Harness:
         self._in_flight = 0
         self._changed = asyncio.Event()
         self._taps: list[Tap] = []
-        self._open: dict[str, Handled] = {}
+        self._open: dict[str, list[Handled]] = {}  # by message id: one per service handling it now
         self._group_of: dict[int, str] = {}
 
     async def __aenter__(self) -> Harness:
@@ -148,7 +148,7 @@ class Harness:
             for group in self._expected(kind, message, durable):
                 self._outstanding[(recorded.id, group)] = recorded
         of = message.headers.get(h.REPLY_OF)
-        handling = self._open.get(of) if of else None
+        handling = self._running(of, message.headers.get(h.SENDER, "")) if of else None
         if handling is not None and kind in ("reply", "send"):
             if h.ERROR in message.headers:
                 handling.outcome, handling.error = "error", RemoteError.from_wire(recorded.body)
@@ -175,10 +175,15 @@ class Harness:
 
     def record_dead(self, message: Message) -> None:
         self._dead.append(message)
-        handling = self._open.get(message.headers.get(h.MESSAGE_ID, ""))
+        handling = self._running(message.headers.get(h.MESSAGE_ID, ""), message.headers.get(h.DEAD_SERVICE, ""))
         if handling is not None:
             handling.outcome = "dead_lettered"
         self._signal()
+
+    def _running(self, message_id: str, service: str) -> Handled | None:
+        """The handling of ``message_id`` by ``service`` in progress (a publish reaches several at once)."""
+        running = self._open.get(message_id, [])
+        return next((x for x in running if x.service == service), running[0] if running else None)
 
     def record_binding(self, binding: Binding, tap: Tap) -> int:
         key = next(self._keys)
@@ -196,14 +201,17 @@ class Harness:
         b = self._bindings[key]
         service = b.binding.name or b.binding.group or ""
         handling = Handled(message.subject, service, _decode(message), dict(message.headers), message.attempt)
-        self._open[handling.id] = handling
+        self._open.setdefault(handling.id, []).append(handling)
         self._group_of[id(handling)] = b.group
         self._in_flight += 1
         return handling
 
     def finished(self, handling: Handled, retried: bool) -> None:
         self._in_flight -= 1
-        self._open.pop(handling.id, None)
+        running = [x for x in self._open.get(handling.id, []) if x is not handling]
+        self._open[handling.id] = running
+        if not running:
+            self._open.pop(handling.id, None)
         if retried and handling.outcome != "dead_lettered":
             handling.outcome = "retried"
         self.handlings.append(handling)

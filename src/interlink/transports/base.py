@@ -107,6 +107,24 @@ class Binding:
 
 Handler = Callable[[Message], Awaitable[None]]
 
+#: What a tap sees: ``"request"``, ``"send"``, ``"publish"``, ``"reply"`` (an answer to a request or a
+#: gather, on its private address) or ``"dead"`` (a message being dead-lettered), and the message.
+TapKind = Literal["request", "send", "publish", "reply", "dead"]
+TapHandler = Callable[[TapKind, Message], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Messages waiting for one durable consumer: ``pending`` not yet delivered,
+    ``in_flight`` delivered and not yet settled. ``kind`` and ``subject`` are those of
+    the binding (an endpoint's subject, a subscription's pattern); ``service`` its name."""
+
+    service: str
+    kind: Kind
+    subject: str
+    pending: int
+    in_flight: int
+
 
 class Subscription(Protocol):
     async def stop(self) -> None:
@@ -174,6 +192,24 @@ class Transport(abc.ABC):
         """Answer the broker's own service-discovery protocol, if it has one, for the instances
         ``snapshot()`` returns at each question (NATS: the ADR-32 services API). Default: none."""
         return None
+
+    async def tap(self, handler: TapHandler) -> Subscription:
+        """Hand a copy of every message crossing the broker to ``handler``, without taking part.
+
+        For observers (the dashboard): the tap never acknowledges, competes or
+        answers, and ``handler`` must return at once (it is called on the
+        transport's own path). Transports that cannot see everything show what they
+        can: this default hears every publish, as a broadcast subscription to ``>``.
+        """
+
+        async def heard(message: Message) -> None:
+            handler("publish", message)
+
+        return await self.consume(Binding("subscription", ">"), heard)
+
+    async def backlog(self) -> list[Backlog]:
+        """What waits for each durable consumer, for operators; empty where the broker cannot tell."""
+        return []
 
     async def __aenter__(self) -> Transport:
         await self.start()

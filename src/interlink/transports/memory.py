@@ -16,7 +16,16 @@ from dataclasses import replace
 
 from interlink._errors import NoResponders, RequestTimeout
 from interlink._subjects import matches
-from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
+from interlink.transports.base import (
+    Backlog,
+    Binding,
+    Handler,
+    Message,
+    Subscription,
+    TapHandler,
+    TapKind,
+    Transport,
+)
 
 _brokers: dict[str, _Broker] = {}
 _ids = itertools.count(1)
@@ -120,6 +129,11 @@ class _Broker:
         self.parked: dict[str, list[Message]] = {}
         self.addresses: dict[str, Callable[[Message], None]] = {}
         self.dead: list[Message] = []
+        self.taps: list[TapHandler] = []
+
+    def tell(self, kind: TapKind, message: Message) -> None:
+        for tap in self.taps:
+            tap(kind, _copy(message))
 
     def group_for(self, binding: Binding) -> _Group:
         key = (binding.kind, binding.pattern, binding.group or f"#{next(_ids)}")
@@ -198,6 +212,8 @@ class MemoryTransport(Transport):
                 future.set_result(reply)
 
         broker.addresses[address] = deliver
+        if broker.taps:
+            broker.tell("request", message)
         try:
             groups[0].put(_copy(message, reply_to=address))
             return await asyncio.wait_for(future, timeout)
@@ -208,6 +224,8 @@ class MemoryTransport(Transport):
 
     async def send(self, message: Message) -> None:
         broker = self.broker
+        if broker.taps:
+            broker.tell("send", message)
         groups = broker.endpoint_groups(message.subject)
         if groups:
             groups[0].put(_copy(message))
@@ -215,6 +233,8 @@ class MemoryTransport(Transport):
             broker.parked.setdefault(message.subject, []).append(_copy(message))
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
+        if self.broker.taps:
+            self.broker.tell("publish", message)
         for (kind, pattern, _), group in list(self.broker.groups.items()):
             if kind != "subscription" or not matches(pattern, message.subject):
                 continue
@@ -222,11 +242,15 @@ class MemoryTransport(Transport):
                 group.put(_copy(message))
 
     async def reply(self, address: str, message: Message) -> None:
+        if self.broker.taps:
+            self.broker.tell("reply", message)
         deliver = self.broker.addresses.get(address)
         if deliver is not None:  # the requester gave up: drop quietly
             deliver(_copy(message))
 
     async def dead_letter(self, message: Message) -> None:
+        if self.broker.taps:
+            self.broker.tell("dead", message)
         self.broker.dead.append(_copy(message))
 
     async def dead_letters(self, limit: int = 1000) -> list[Message]:
@@ -252,6 +276,21 @@ class MemoryTransport(Transport):
         self._addresses.append(address)
         return address
 
+    async def tap(self, handler: TapHandler) -> Subscription:
+        self.broker.taps.append(handler)
+        return _TapSubscription(self.broker, handler)
+
+    async def backlog(self) -> list[Backlog]:
+        out = []
+        for group in self.broker.groups.values():
+            if group.durable:
+                members = group.members
+                pending = len(group.backlog) + sum(m.queue.qsize() for m in members)
+                busy = sum(len(m.workers) - len(m.idle) for m in members)
+                b = group.binding
+                out.append(Backlog(b.name or "", b.kind, b.pattern, pending, busy))
+        return out
+
     async def consume(self, binding: Binding, handler: Handler) -> Subscription:
         group = self.broker.group_for(binding)
         member = _Member(group, handler, binding.max_inflight)
@@ -269,6 +308,16 @@ class _MemberSubscription:
         if self._member in self._transport._members:
             self._transport._members.remove(self._member)
             await self._member.stop()
+
+
+class _TapSubscription:
+    def __init__(self, broker: _Broker, handler: TapHandler) -> None:
+        self._broker = broker
+        self._handler = handler
+
+    async def stop(self) -> None:
+        if self._handler in self._broker.taps:
+            self._broker.taps.remove(self._handler)
 
 
 def _copy(message: Message, reply_to: str | None = None) -> Message:

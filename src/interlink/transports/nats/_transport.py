@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout, ValidationError
 from interlink.transports._wire import fit
-from interlink.transports.base import Binding, Handler, Message, Transport
+from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, TapHandler, Transport
+from interlink.transports.nats import _tap
 from interlink.transports.nats._jetstream import JetStream, PullConsumer, consumer_config
 from interlink.transports.nats._options import parse as parse_options
 from interlink.transports.nats._retry import Backoff, ack_error, passing_code
@@ -376,6 +377,15 @@ class NatsTransport(Transport):
         with broker_errors(self.url, "subscribe to $SRV.>"):
             self._inboxes.append(await serve_services_api(self.client, snapshot))
             await self.client.flush(timeout=5)
+
+    async def tap(self, handler: TapHandler) -> Subscription:
+        """Every interlink message crossing the server (see ``_tap``); stops with ``stop()``."""
+        with broker_errors(self.url, "tap the traffic"):
+            return await _tap.tap(self.client, handler)
+
+    async def backlog(self) -> list[Backlog]:
+        with broker_errors(self.url, "read the consumers"):
+            return await _tap.backlog(self._jetstream.jsm, {WORK_STREAM: WORK, EVENTS_STREAM: EVENT})
 
     # -- consuming -----------------------------------------------------------
 

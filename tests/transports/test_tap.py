@@ -1,0 +1,69 @@
+"""The observers' side of a transport: tap() sees every kind of delivery once, backlog() what waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import interlink
+from interlink import Service
+from interlink.testing import unique
+from interlink.transports.base import Message, TapKind
+from tests.conftest import NATS_URL, require_broker
+
+
+@pytest.fixture(params=["memory", "nats"])
+def url(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return f"memory://{unique('tap')}"
+    return require_broker(NATS_URL, "NATS")
+
+
+async def test_tap_sees_each_kind_once_and_never_takes_part(url: str) -> None:
+    name = unique("tapped")
+    svc = Service(name)
+    handled: list[str] = []
+
+    @svc.endpoint(f"{name}.echo")
+    async def echo(body: dict[str, int]) -> dict[str, int]:
+        return body
+
+    @svc.endpoint(f"{name}.note")
+    async def note(body: dict[str, int]) -> None:
+        handled.append("note")
+
+    @svc.subscribe(f"{name}.event")
+    async def event(body: dict[str, int]) -> dict[str, str]:
+        handled.append("event")
+        return {"answer": "yes"}
+
+    seen: list[tuple[TapKind, Message]] = []
+    async with interlink.connect(url) as bus, interlink.connect(url, name="observer") as observer:
+        await bus.serve(svc)
+        tap = await observer.transport.tap(lambda kind, message: seen.append((kind, message)))
+        try:
+            assert await bus.request(f"{name}.echo", {"n": 1}) == {"n": 1}
+            await bus.notify(f"{name}.note", {"n": 2})
+            await bus.publish(f"{name}.event", {"n": 3})
+            replies = await bus.gather(f"{name}.event", {"n": 4}, within=0.5)
+            for _ in range(50):
+                if len(handled) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+        finally:
+            await tap.stop()
+        ours = [(k, m.subject if k != "reply" else "", m.headers.get("il-from")) for k, m in seen
+                if (k != "reply" and m.subject.startswith(name)) or (k == "reply" and m.headers.get("il-from") == name)]
+        assert sorted(ours) == sorted([
+            ("request", f"{name}.echo", "client"), ("reply", "", name),
+            ("send", f"{name}.note", "client"),
+            ("publish", f"{name}.event", "client"), ("publish", f"{name}.event", "client"),
+            ("reply", "", name),
+        ])
+        assert len(replies) == 1 and sorted(handled) == ["event", "event", "note"]  # the tap took nothing
+        rows = [b for b in await observer.transport.backlog() if b.subject.startswith(name)]
+        by_subject = {(b.kind, b.subject): b for b in rows}
+        assert by_subject[("subscription", f"{name}.event")].service == name
+        assert by_subject[("endpoint", f"{name}.note")].pending == 0

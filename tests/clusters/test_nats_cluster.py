@@ -8,18 +8,15 @@ the longest a single ``notify`` took (the stall a sender sees in the failover).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import nats
 import pytest
 
 import interlink
-from interlink.testing import unique
+from tests.clusters.load import figures, send, until
 from tests.clusters.nats_cluster import NatsCluster
-from tests.faults.harness import Figures, Workers, wait_until
+from tests.faults.harness import Workers
 
 pytestmark = pytest.mark.fault
 
@@ -33,53 +30,6 @@ def cluster() -> Iterator[NatsCluster]:
     nodes.stop()
 
 
-@pytest.fixture
-def workers(cluster: NatsCluster, tmp_path: Path) -> Iterator[Workers]:
-    """Two instances of one service, each in a process of its own, on the cluster."""
-    instances = Workers(cluster.url, unique("svc"), unique("rides"), tmp_path)
-    instances.start(2)
-    yield instances
-    instances.stop()
-
-
-@dataclass
-class ClusterFigures(Figures):
-    refused: int = 0
-    stall: float = 0.0
-
-    def print(self) -> None:
-        print(f"\n[cluster] {self.scenario}: sent={self.sent} handled={self.handled} lost={self.lost} "
-              f"refused={self.refused} duplicates={self.duplicates} longest stall={self.stall:.2f}s")
-
-
-@dataclass
-class Sent:
-    stored: list[int]
-    refused: int
-    longest: float
-
-
-async def send(bus: interlink.Bus, subject: str, numbers: Iterator[int], concurrency: int = 8,
-               before: Callable[[int], None] | None = None) -> Sent:
-    """Notify each number once (no retry of the sender's own); what was stored, refused, the longest call."""
-    result = Sent([], 0, 0.0)
-
-    async def caller() -> None:
-        for n in numbers:
-            if before is not None:
-                before(n)
-            start = time.monotonic()
-            try:
-                await bus.notify(subject, n)
-                result.stored.append(n)
-            except interlink.InterlinkError:
-                result.refused += 1
-            result.longest = max(result.longest, time.monotonic() - start)
-
-    await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return result
-
-
 async def stream_leader(url: str, stream: str) -> str:
     client = await nats.connect(url.split(","))
     try:
@@ -88,17 +38,6 @@ async def stream_leader(url: str, stream: str) -> str:
         return info.cluster.leader
     finally:
         await client.close()
-
-
-def figures(scenario: str, workers: Workers, sent: Sent) -> ClusterFigures:
-    stored = {str(n) for n in sent.stored}
-    assert wait_until(lambda: stored <= set(workers.handled()), 60), "not every stored notification was handled"
-    handled = workers.handled()
-    result = ClusterFigures(scenario, len(stored), len(stored & set(handled)),
-                            sum(count - 1 for count in handled.values() if count > 1),
-                            refused=sent.refused, stall=sent.longest)
-    result.print()
-    return result
 
 
 async def test_streams_and_consumers_are_replicated_on_three_nodes(cluster: NatsCluster, workers: Workers) -> None:
@@ -148,12 +87,6 @@ async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: N
     async with interlink.connect(cluster.url, name="cluster-sender") as bus:
         done = asyncio.Event()
 
-        def numbers() -> Iterator[int]:
-            n = 0
-            while not done.is_set():
-                yield n
-                n += 1
-
         async def restart_each_node() -> None:
             await asyncio.sleep(1.0)
             for node in cluster.nodes * rounds:
@@ -164,7 +97,7 @@ async def test_rolling_restart_of_every_node_under_load_loses_nothing(cluster: N
             await asyncio.sleep(1.0)
             done.set()
 
-        sending = asyncio.ensure_future(send(bus, workers.subject, numbers(), concurrency=4))
+        sending = asyncio.ensure_future(send(bus, workers.subject, until(done), concurrency=4))
         await restart_each_node()
         sent = await sending
     result = figures(f"rolling restart of n1, n2, n3 x{rounds} (SIGTERM, start, wait healthy)", workers, sent)

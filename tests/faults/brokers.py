@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -239,18 +240,18 @@ class RabbitCluster:
                 self.nodes.append(OwnRabbit(cookie=cookie, wait=False))
             for node in self.nodes:
                 node.wait()
-            for node in self.nodes[1:]:
-                node.ctl("stop_app")
-                node.ctl("join_cluster", self.nodes[0].nodename)
-                node.ctl("start_app")
+            with ThreadPoolExecutor() as pool:  # the joins at once: each rabbitmqctl call boots a VM
+                list(pool.map(self._join, self.nodes[1:]))
         except BaseException:
             self.stop()
             raise
         hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
         self.url = f"amqp://guest:guest@{hosts}/"
 
-    def node_on(self, port: int) -> OwnRabbit:
-        return next(node for node in self.nodes if node.port == port)
+    def _join(self, node: OwnRabbit) -> None:
+        node.ctl("stop_app")
+        node.ctl("join_cluster", self.nodes[0].nodename)
+        node.ctl("start_app")
 
     def leader(self, queue: str) -> OwnRabbit:
         """The node leading quorum queue ``queue`` (asked of a running node)."""

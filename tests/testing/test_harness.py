@@ -74,7 +74,7 @@ async def test_settled_names_what_is_outstanding() -> None:
 
         @slow.endpoint("slow.work")
         async def work(body: Any) -> None:
-            await asyncio.sleep(5)
+            await asyncio.sleep(1.5)
 
         await bus.serve(slow)
         await bus.notify("slow.work", 1)

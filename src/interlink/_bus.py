@@ -11,7 +11,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from interlink import _headers as h
@@ -19,6 +20,7 @@ from interlink import _registry, observe
 from interlink._codec import Codec
 from interlink._context import Context, Reply
 from interlink._dead import DeadLetters
+from interlink._delay import due_time
 from interlink._dispatch import Dispatcher
 from interlink._errors import RemoteError, RequestTimeout, ValidationError
 from interlink._killswitch import Switch, switched
@@ -236,33 +238,52 @@ class Bus:
         return self.codec.decode(reply.body, reply_type, content_type)
 
     async def notify(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                     parent: Context | None = None) -> str:
-        """Notification: one instance of the endpoint's service handles it; no reply."""
+                     parent: Context | None = None, delay: float | None = None, at: datetime | None = None) -> str:
+        """Notification: one instance of the endpoint's service handles it; no reply.
+
+        ``delay`` (seconds) or ``at`` (an aware datetime): stored now, delivered then (ValueError
+        for a negative delay, a past ``at``, or one beyond the broker's ``max_delay``).
+        """
+        due = due_time(delay, at, self.transport.max_delay)
         message = self._envelope(subject, body, parent, headers)
-        await self.out.send(message)
+        await (self.out.send(message) if due is None else self._schedule(message, due, False))
         return message.headers[h.MESSAGE_ID]
 
     async def send(self, subject: str, body: Any = None, *, reply_to: str, headers: dict[str, str] | None = None,
-                   parent: Context | None = None) -> str:
+                   parent: Context | None = None, delay: float | None = None, at: datetime | None = None) -> str:
         """Request/async response: returns the correlation id; the reply is sent to the endpoint ``reply_to``.
 
         Each send gets a correlation id of its own (its message id), so several
         sends from one handler can be told apart when their replies come back.
+        ``delay``/``at`` as for :meth:`notify`.
         """
         check_subject(reply_to)
+        due = due_time(delay, at, self.transport.max_delay)
         message = self._envelope(subject, body, parent, headers)
         cid = message.headers[h.MESSAGE_ID]
         message.headers[h.CORRELATION_ID] = cid
         message.headers[h.REPLY_TO] = reply_to
-        await self.out.send(message)
+        await (self.out.send(message) if due is None else self._schedule(message, due, False))
         return cid
 
     async def publish(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                      durable: bool = True, parent: Context | None = None) -> str:
-        """Publish/subscribe: one copy per subscribing service (per instance for broadcast)."""
+                      durable: bool = True, parent: Context | None = None, delay: float | None = None,
+                      at: datetime | None = None) -> str:
+        """Publish/subscribe: one copy per subscribing service (per instance for broadcast).
+
+        ``delay``/``at`` as for :meth:`notify` (a delayed publish is durable).
+        """
+        due = due_time(delay, at, self.transport.max_delay)
+        if due is not None and not durable:
+            raise ValueError("a delayed publish is stored, so it cannot be durable=False")
         message = self._envelope(subject, body, parent, headers)
-        await self.out.publish(message, durable=durable)
+        await (self.out.publish(message, durable=durable) if due is None
+               else self._schedule(message, due, True))
         return message.headers[h.MESSAGE_ID]
+
+    def _schedule(self, message: Message, due: float, publish: bool) -> Awaitable[None]:
+        message.headers[h.DUE] = f"{due:.3f}"
+        return self.transport.schedule(message, due, publish=publish)
 
     async def gather(self, subject: str, body: Any = None, within: float = 1.0, max_replies: int | None = None,
                      *, reply_type: Any = Any, headers: dict[str, str] | None = None,

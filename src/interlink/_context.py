@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from interlink import _headers as h
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from interlink._bus import Bus
     from interlink._resilience import Policy
 
@@ -75,19 +77,23 @@ class Context:
         return await self._bus.request(subject, body, timeout, reply_type=reply_type, headers=headers, parent=self,
                                        policy=policy)
 
-    async def notify(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None) -> str:
-        """Notification: one-to-one, no reply. Returns the message id."""
-        return await self._bus.notify(subject, body, headers=headers, parent=self)
+    async def notify(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                     delay: float | None = None, at: datetime | None = None) -> str:
+        """Notification: one-to-one, no reply. Returns the message id. ``delay``/``at``: delivered later."""
+        return await self._bus.notify(subject, body, headers=headers, parent=self, delay=delay, at=at)
 
     async def send(self, subject: str, body: Any = None, *, reply_to: str,
-                   headers: dict[str, str] | None = None) -> str:
+                   headers: dict[str, str] | None = None, delay: float | None = None,
+                   at: datetime | None = None) -> str:
         """Request/async response: returns the correlation id at once; the reply goes to ``reply_to``."""
-        return await self._bus.send(subject, body, reply_to=reply_to, headers=headers, parent=self)
+        return await self._bus.send(subject, body, reply_to=reply_to, headers=headers, parent=self, delay=delay,
+                                    at=at)
 
     async def publish(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                      durable: bool = True) -> str:
+                      durable: bool = True, delay: float | None = None, at: datetime | None = None) -> str:
         """Publish/subscribe: one copy per subscribing service. Returns the message id."""
-        return await self._bus.publish(subject, body, headers=headers, durable=durable, parent=self)
+        return await self._bus.publish(subject, body, headers=headers, durable=durable, parent=self,
+                                       delay=delay, at=at)
 
     async def gather(self, subject: str, body: Any = None, within: float = 1.0,
                      max_replies: int | None = None, *, reply_type: Any = Any,

@@ -59,6 +59,7 @@ REPLY_TO = "il-reply-to"  # an endpoint subject: request/async response
 INBOX = "il-inbox"  # a transport inbox address: publish/async responses
 REPLY_OF = "il-re"  # the message id a reply answers
 DEADLINE = "il-deadline"
+DUE = "il-due"  # a delayed message: when it is due, Unix time in seconds
 ERROR = "il-error"
 CONTENT_TYPE = "content-type"
 TRACEPARENT = "traceparent"

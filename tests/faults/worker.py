@@ -16,6 +16,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import interlink
 from interlink import Context, Service
 
 
-def build(args: argparse.Namespace, log: Any) -> Service:
+def build(args: argparse.Namespace, log: Any, stamps: Any = None) -> Service:
     svc = Service(args.service)
     options = {"max_attempts": args.max_attempts, "backoff": 0.05, "ack_wait": args.ack_wait,
                "max_concurrency": args.max_concurrency}
@@ -35,6 +36,9 @@ def build(args: argparse.Namespace, log: Any) -> Service:
             raise RuntimeError("poison message")
         log.write(f"{str(body).split(':')[0]}\n")
         log.flush()
+        if stamps is not None:  # --stamps: when each arrived, and when it was due (delayed messages)
+            stamps.write(f"{body} {time.time():.3f} {ctx.headers.get('il-due', '')}\n")
+            stamps.flush()
         return body
 
     svc.endpoint(args.subject, **options)(handle)
@@ -52,13 +56,16 @@ async def main() -> None:
     parser.add_argument("--max-attempts", type=int, default=5)
     parser.add_argument("--ack-wait", type=float, default=2.0)
     parser.add_argument("--max-concurrency", type=int, default=32)
+    parser.add_argument("--stamps", action="store_true", help="also write OUTDIR/<pid>.stamps: body arrival due")
     args = parser.parse_args()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    with open(Path(args.outdir) / f"{os.getpid()}.log", "a", buffering=1) as log:
+    outdir = Path(args.outdir)
+    with open(outdir / f"{os.getpid()}.log", "a", buffering=1) as log, \
+            open(outdir / f"{os.getpid()}.stamps", "a", buffering=1) as stamps:
         async with interlink.connect(args.url, name=args.service) as bus:
-            await bus.serve(build(args, log))
+            await bus.serve(build(args, log, stamps if args.stamps else None))
             sys.stdout.write("ready\n")
             sys.stdout.flush()
             await stop.wait()

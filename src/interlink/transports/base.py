@@ -13,6 +13,9 @@ and knows four delivery kinds, nothing about services, types or styles:
               members), one per member of a broadcast binding (``group=None``).
               With ``durable=True`` it is stored for durable groups.
 ``reply``     to an address from ``Message.reply_to`` or from :meth:`inbox`.
+``schedule``  a ``send`` or durable ``publish`` stored now and carried out at a due
+              time (delayed messages), at least once, across restarts of the
+              broker and of every service.
 
 With ``durable=False`` (and for every delivery of a non-durable binding) a
 message reaches only bindings with a running member and is never stored;
@@ -138,6 +141,8 @@ class Transport(abc.ABC):
     durable: bool = False
     #: The largest body the broker accepts, in bytes (checked before sending).
     max_payload: int = 1024 * 1024
+    #: The longest delay :meth:`schedule` accepts, in seconds (checked before scheduling).
+    max_delay: float = 7 * 86_400.0
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -166,6 +171,14 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def inbox(self, handler: Handler) -> str:
         """Open a private address of this connection; replies sent to it reach ``handler``."""
+
+    @abc.abstractmethod
+    async def schedule(self, message: Message, due: float, *, publish: bool) -> None:
+        """Store ``message`` now; at ``due`` (Unix seconds) ``send`` it (``publish`` False) or
+        ``publish`` it durably. Returns once the broker holds it. Delivered at least once and
+        within a second of ``due`` while the broker runs; a message whose due time passed while
+        the broker was down is delivered as soon as it is back. ``due - now`` is at most ``max_delay``.
+        """
 
     @abc.abstractmethod
     async def dead_letter(self, message: Message) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -135,6 +136,31 @@ class _Broker:
         for tap in self.taps:
             tap(kind, _copy(message))
 
+    def send(self, message: Message) -> None:
+        if self.taps:
+            self.tell("send", message)
+        groups = self.endpoint_groups(message.subject)
+        if groups:
+            groups[0].put(_copy(message))
+        else:
+            self.parked.setdefault(message.subject, []).append(_copy(message))
+
+    def publish(self, message: Message, durable: bool) -> None:
+        if self.taps:
+            self.tell("publish", message)
+        for (kind, pattern, _), group in list(self.groups.items()):
+            if kind != "subscription" or not matches(pattern, message.subject):
+                continue
+            if group.members or (durable and group.durable):
+                group.put(_copy(message))
+
+    def due(self, message: Message, publish: bool) -> None:
+        """A delayed message is due: carried out as if sent now."""
+        if publish:
+            self.publish(message, True)
+        else:
+            self.send(message)
+
     def group_for(self, binding: Binding) -> _Group:
         key = (binding.kind, binding.pattern, binding.group or f"#{next(_ids)}")
         group = self.groups.get(key)
@@ -223,23 +249,14 @@ class MemoryTransport(Transport):
             broker.addresses.pop(address, None)
 
     async def send(self, message: Message) -> None:
-        broker = self.broker
-        if broker.taps:
-            broker.tell("send", message)
-        groups = broker.endpoint_groups(message.subject)
-        if groups:
-            groups[0].put(_copy(message))
-        else:
-            broker.parked.setdefault(message.subject, []).append(_copy(message))
+        self.broker.send(message)
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
-        if self.broker.taps:
-            self.broker.tell("publish", message)
-        for (kind, pattern, _), group in list(self.broker.groups.items()):
-            if kind != "subscription" or not matches(pattern, message.subject):
-                continue
-            if group.members or (durable and group.durable):
-                group.put(_copy(message))
+        self.broker.publish(message, durable)
+
+    async def schedule(self, message: Message, due: float, *, publish: bool) -> None:
+        """Held by the process's broker on a loop timer (as durable as the memory broker: the process)."""
+        asyncio.get_running_loop().call_later(max(0.0, due - time.time()), self.broker.due, _copy(message), publish)
 
     async def reply(self, address: str, message: Message) -> None:
         if self.broker.taps:

@@ -10,9 +10,10 @@ Each test builds its services with :func:`unique` names, so suites can share a
 long-lived broker. Tests that need durability are skipped, with the reason, on
 transports whose ``durable`` flag is False. The contract is the public API of docs/api.md
 (styles, channels, delivery, errors);
-the tests live by concern in ``_requests``, ``_messaging`` and ``_durability``.
+the tests live by concern in ``_requests``, ``_messaging``, ``_durability`` and ``_delayed``.
 """
 
+from interlink.testing.conformance._delayed import DelayedSuite
 from interlink.testing.conformance._durability import DurabilitySuite
 from interlink.testing.conformance._messaging import MessagingSuite
 from interlink.testing.conformance._requests import RequestSuite
@@ -29,5 +30,5 @@ __all__ = ["Connect", "Point", "TransportConformance", "counting_service", "dead
            "eventually_async"]
 
 
-class TransportConformance(RequestSuite, MessagingSuite, DurabilitySuite):
+class TransportConformance(RequestSuite, MessagingSuite, DurabilitySuite, DelayedSuite):
     """The public contract (styles, channels, delivery, errors), run against the ``broker_url`` fixture."""

@@ -15,6 +15,7 @@ publish(durable=False)        core publish to ``_il.e.l.S``; durable groups hear
                               queue subscription, never stored
 live-only subscription        core subscription on ``_il.e.*.S``: hears both publishes
 dead letters                  JetStream publish to ``_il.dead.S`` (limits stream)
+delayed send / publish        JetStream publish to ``_il.dl.*`` (see ``_delayed``)
 ============================  ==========================================================
 
 Names starting with ``_`` are reserved for the framework, so no user subject is
@@ -50,6 +51,7 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoRes
 from interlink.transports._wire import fit
 from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, TapHandler, Transport
 from interlink.transports.nats import _tap
+from interlink.transports.nats._delayed import Delayed, delayed_stream, has_schedules
 from interlink.transports.nats._jetstream import JetStream, PullConsumer, consumer_config
 from interlink.transports.nats._options import parse as parse_options
 from interlink.transports.nats._retry import Backoff, ack_error, passing_code
@@ -124,6 +126,7 @@ class NatsTransport(Transport):
         self._consumers: set[_Consumer] = set()
         self._inboxes: list[NatsSubscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._delayed: Delayed | None = None
 
     # -- connection ----------------------------------------------------------
 
@@ -138,7 +141,11 @@ class NatsTransport(Transport):
             with broker_errors(self.url, "subscribe"):
                 self._inboxes.append(await client.subscribe(f"{self._prefix}*", cb=self._on_reply))
             self._js = JetStream(client, self.options)
+            schedules = has_schedules(str(client._server_info.get("version", "")))
+            self._js.streams = (*self._js.streams, delayed_stream(self.options, self._js.replicas, schedules))
+            self._delayed = Delayed(self, schedules)
             await self._js.ensure_streams()
+            await self._delayed.check()
         except BaseException:
             await client.close()
             raise
@@ -173,6 +180,9 @@ class NatsTransport(Transport):
         client, self._client = self._client, None
         if client is None:
             return
+        if self._delayed is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._delayed.stop(), CLOSE_WAIT)
         for consumer in list(self._consumers):
             try:
                 await asyncio.wait_for(consumer.stop(), CLOSE_WAIT)
@@ -221,6 +231,8 @@ class NatsTransport(Transport):
                 log.warning("NATS %s: %s", safe_url(self.url), exc)
         for consumer in self._consumers:
             consumer.resume()
+        if self._delayed is not None:
+            self._delayed.resume()
 
     @property
     def client(self) -> FastClient:
@@ -357,6 +369,12 @@ class NatsTransport(Transport):
             raise BrokerError(f"{safe_url(self.url)}: transport is not started")
         return self._js
 
+    async def schedule(self, message: Message, due: float, *, publish: bool) -> None:
+        """Held by the ``interlink_delayed`` stream (see :mod:`interlink.transports.nats._delayed`)."""
+        if self._delayed is None:
+            raise BrokerError(f"{safe_url(self.url)}: transport is not started")
+        await self._delayed.schedule(message, due, publish)
+
     async def dead_letter(self, message: Message) -> None:
         """Stored under ``Nats-Msg-Id`` = ``<il-id>.<service>.dead`` (a random id stands in for a missing
         il-id, so that duplicate detection never swallows one), cut to fit JetStream's limits."""
@@ -392,6 +410,8 @@ class NatsTransport(Transport):
     async def consume(self, binding: Binding, handler: Handler) -> _Consumer:
         consumer = _Consumer(self, Pool(handler, binding.max_inflight))
         try:
+            if self._delayed is not None and binding.durable:
+                await self._delayed.start_mover()  # where services run, due delayed messages move
             await self._bind(consumer, binding)
             with broker_errors(self.url, "subscribe"):
                 await self.client.flush(timeout=5)  # the server has our interest before we return

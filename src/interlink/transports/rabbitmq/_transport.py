@@ -26,6 +26,8 @@ The topology (exchanges, queues, arguments, URL options) is described in
 - ``nack(delay)``: a confirmed copy (attempt + 1) goes to the delay queue of the
   nearest tier, which dead-letters it back to the source queue after the tier's
   TTL; only then is the original acked.
+- delayed messages: hops through the same delay tiers to the mover's queue
+  ``{p}.delayed`` (:mod:`interlink.transports.rabbitmq._delayed`).
 - dead letters: a durable classic queue, browsed without loss
   (:mod:`interlink.transports.rabbitmq._dead`).
 - consuming: one channel per binding; a durable binding has two consumers (its
@@ -75,6 +77,7 @@ from interlink.transports._wire import fit, text_headers
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
 from interlink.transports.rabbitmq import _dead as dead_letters
 from interlink.transports.rabbitmq._consumer import Consumer, RawConsumer, to_message, underlay
+from interlink.transports.rabbitmq._delayed import Delayed
 from interlink.transports.rabbitmq._hosts import FailoverConnection
 from interlink.transports.rabbitmq._publisher import Publisher
 from interlink.transports.rabbitmq._topology import ATTEMPT, SUBJECT, Names, delay_tier
@@ -144,6 +147,7 @@ class RabbitTransport(Transport):
         self._consumers: set[Consumer] = set()
         self._tiers: set[int] = set()
         self._parked: dict[str, asyncio.Future[None]] = {}
+        self._delayed = Delayed(self)
 
     # -- connection ------------------------------------------------------------
 
@@ -197,9 +201,11 @@ class RabbitTransport(Transport):
         self._publisher = Publisher(pub, self.options.window)
 
     async def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None:
+        if self._connection is None:
             return
+        with contextlib.suppress(Exception):  # first, while the connection is up: what it holds goes back
+            await self._delayed.stop()
+        connection, self._connection = self._connection, None
         consumers, self._consumers = list(self._consumers), set()
         # The bus has given its handlers their grace already; here the rest only get a moment.
         await asyncio.gather(*(c.stop(grace=1.0) for c in consumers), return_exceptions=True)
@@ -223,9 +229,11 @@ class RabbitTransport(Transport):
         if self._waiting:
             self._fail_waiting(ConnectionLost(f"{self.options.shown}: connection lost while waiting for a reply"))
 
-    async def open_channel(self) -> AbstractRobustChannel:
+    async def open_channel(self, publisher_confirms: bool = False) -> AbstractRobustChannel:
         if self._connection is None:
             raise BrokerError(f"{self.options.shown}: the transport is not started")
+        if publisher_confirms:
+            return await self._connection.channel(publisher_confirms=True, on_return_raises=False)
         return await self._connection.channel(publisher_confirms=False)
 
     @contextlib.asynccontextmanager
@@ -319,8 +327,9 @@ class RabbitTransport(Transport):
 
     # -- one-way -------------------------------------------------------------------
 
-    async def send(self, message: Message) -> None:
-        _, _, publisher = self._started()
+    async def send(self, message: Message, publisher: Publisher | None = None) -> None:
+        """(``publisher``: the delayed-message mover's own confirm channel, else the transport's.)"""
+        publisher = publisher or self._started()[2]
         self._check_headers(message.headers)
         props = Basic.Properties(headers=cast(Any, message.headers), delivery_mode=2, message_id=str(next(self._ids)))
         on_return = partial(self._unrouted_send, message.subject, message.body, props)
@@ -357,8 +366,9 @@ class RabbitTransport(Transport):
         async with self._scratch() as channel:
             await channel.queue_declare(queue, durable=True, arguments=self.names.stored_arguments())
 
-    async def publish(self, message: Message, *, durable: bool = True) -> None:
-        _, fast, publisher = self._started()
+    async def publish(self, message: Message, *, durable: bool = True, publisher: Publisher | None = None) -> None:
+        _, fast, own = self._started()
+        publisher = publisher or own
         self._check_headers(message.headers)
         try:
             if durable:
@@ -412,6 +422,13 @@ class RabbitTransport(Transport):
         async with self._scratch() as channel:
             await channel.queue_bind(name, name, routing_key="")
         self._tiers.add(tier)
+
+    async def schedule(self, message: Message, due: float, *, publish: bool) -> None:
+        """Through the delay tiers (see :mod:`interlink.transports.rabbitmq._delayed`)."""
+        try:
+            await self._delayed.schedule(message, due, publish)
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, f"schedule {message.subject!r}") from None
 
     # -- header sizes ------------------------------------------------------------------
 
@@ -481,6 +498,8 @@ class RabbitTransport(Transport):
                                      uuid.uuid4().hex, parked)
             consumer = Consumer(self, binding, plans, handler)
             await consumer.start()
+            if binding.durable:
+                await self._delayed.start_mover()  # where services run, due delayed messages move
         except _AMQP_ERRORS as exc:
             raise translate(exc, self.options.shown, f"consume {binding.pattern!r}") from None
         self._consumers.add(consumer)

@@ -26,6 +26,7 @@ Key layout (``P`` is the prefix):
 ``P:c:CONSUMER``           pub/sub channel of one group member: live-only publishes
 ``P:in:ID``                pub/sub channel of one connection: replies and inboxes
 ``P:dead``                 stream of dead letters (browse XRANGE, remove XDEL)
+``P:delayed``              zset of delayed messages -> due time (see ``_delayed``)
 =========================  ==========================================================
 
 How each style travels:
@@ -102,6 +103,7 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoRes
 from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
 from interlink.transports.redis import _lua as lua
 from interlink.transports.redis._conn import Link, broker_error, stop_task
+from interlink.transports.redis._delayed import Delayed
 from interlink.transports.redis._frames import decode_message
 from interlink.transports.redis._members import Keys, Member
 from interlink.transports.redis._pubsub import PubSub
@@ -147,6 +149,7 @@ class RedisTransport(Transport):
         self._beat_now = asyncio.Event()
         self._started = False
         self._closed = False
+        self._delayed = Delayed(self)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -180,6 +183,7 @@ class RedisTransport(Transport):
         if self._closed:
             return
         self._closed = True
+        await self._delayed.stop()
         await asyncio.gather(*(m.stop() for m in list(self._members)), return_exceptions=True)
         await stop_task(self._heart)
         for future in self._waiting.values():
@@ -324,6 +328,14 @@ class RedisTransport(Transport):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def schedule(self, message: Message, due: float, *, publish: bool) -> None:
+        """A ZADD to ``P:delayed`` (see :mod:`interlink.transports.redis._delayed`)."""
+        self._check_open()
+        try:
+            await self._delayed.schedule(message, due, publish)
+        except _Errors as exc:
+            raise broker_error(exc, self.url) from None
+
     # -- dead letters --------------------------------------------------------
 
     async def dead_letter(self, message: Message) -> None:
@@ -374,6 +386,8 @@ class RedisTransport(Transport):
             await member.stop()
             raise broker_error(exc, self.url) from None
         self._members.append(member)
+        if binding.durable:
+            self._delayed.start_mover()  # where services run, due delayed messages move
         return member
 
     def forget(self, member: Member) -> None:

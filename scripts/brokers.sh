@@ -30,4 +30,9 @@ start NATS 4222 15 start-stop-daemon --start --oknodo --background --exec /usr/s
 start Redis 6379 15 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
   --dir /var/lib/redis --logfile /var/log/redis/ci.log
 start RabbitMQ 5672 90 rabbitmq-server -detached
+if [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+  start PostgreSQL 5432 30 pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+else
+  up 5432 || echo "brokers: PostgreSQL is not running and not installed" >&2
+fi
 exit 0

@@ -8,6 +8,7 @@
     interlink dlq list | show ID | replay ID|--all | purge
     interlink demo --rides 20
     interlink dashboard --broker URL          # the live view in the browser
+    interlink outbox init --dsn postgresql://127.0.0.1/test
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-from interlink.cli import _dashboard, _demo, _dlq, _new, _observe, _run, _services, _tools
+from interlink.cli import _dashboard, _demo, _dlq, _new, _observe, _outbox, _run, _services, _tools
 from interlink.cli._common import Parser, common_options, run
 
 
@@ -29,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub_with_common = _WithParents(sub, common_options(defaults=False))
-    for module in (_run, _tools, _services, _dlq, _demo, _new, _dashboard):
+    for module in (_run, _tools, _services, _dlq, _demo, _new, _dashboard, _outbox):
         module.add(sub_with_common)
     _add_gateway(sub_with_common)
     return top

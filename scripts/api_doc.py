@@ -23,7 +23,7 @@ from typing import Any
 
 from scripts._api_examples import EXAMPLES
 
-MODULES = ["interlink", "interlink.testing", "interlink.gateway"]
+MODULES = ["interlink", "interlink.testing", "interlink.gateway", "interlink.outbox"]
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 
 HEADER = """# API reference

@@ -135,7 +135,12 @@ class Transaction:
     """One transaction of an :class:`Outbox`: run SQL on ``connection``, write messages with the methods.
 
     The methods take the same arguments as the bus's, plus ``key``: messages with the same key
-    are relayed one after the other in the order written (across relays).
+    are relayed one after the other in the order written (across relays)::
+
+        async with outbox.transaction() as tx:
+            await tx.connection.execute("UPDATE rides SET state = 'ended' WHERE id = $1", ride_id)
+            await tx.publish("ride.ended", {"ride_id": ride_id}, key=ride_id)
+            await tx.notify("billing.capture", {"ride_id": ride_id}, delay=900)
     """
 
     __slots__ = ("_ctx", "_outbox", "connection", "duplicate", "written")

@@ -44,7 +44,11 @@ CLEANUP_EVERY = 60.0
 
 
 class Relay:
-    """Sends committed outbox rows; one background task per relay (see the module docstring)."""
+    """Sends committed outbox rows; one background task per relay (see the module docstring)::
+
+        relay = await outbox.start_relay(batch=100)
+        print(relay.relayed, relay.failed)     # rows sent, rows dead-lettered
+    """
 
     def __init__(self, outbox: Outbox, *, batch: int = 100, retention: float = 7 * 86_400.0) -> None:
         self.outbox = outbox

@@ -66,7 +66,10 @@ def check_schema(name: str) -> str:
 
 
 def describe_dsn(dsn: str) -> str:
-    """``host:port database db`` of a DSN (URL or ``key=value`` form), for error messages (no password)."""
+    """``host:port database db`` of a DSN (URL or ``key=value`` form), for error messages (no password)::
+
+        describe_dsn("postgresql://app:secret@db:5433/rides")   # "db:5433 database 'rides'"
+    """
     if "://" in dsn:
         parts = urlsplit(dsn)
         host = parts.hostname or "localhost"
@@ -93,7 +96,10 @@ async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> Any:
 
 
 async def init_schema(dsn: str, schema: str = "public") -> None:
-    """Create the outbox and inbox tables (and the schema) if they do not exist."""
+    """Create the outbox and inbox tables (and the schema) if they do not exist (``interlink outbox init``)::
+
+        await init_schema("postgresql://127.0.0.1/test", schema="public")
+    """
     pool = await create_pool(dsn, 1, 1)
     try:
         async with pool.acquire() as conn:

@@ -8,7 +8,8 @@ broker connection, taps the traffic and samples the registry once a second)::
     board = await Board("nats://127.0.0.1:4222").start()
     app = dashboard_app(board)        # any ASGI server; links follow root_path
 
-Needs ``pip install 'interlink[dashboard]'``.
+The gateway mounts it with ``dashboard: {path: /ops/dashboard}`` in its config,
+behind the gateway's own authentication. Needs ``pip install 'interlink[dashboard]'``.
 """
 
 from interlink.dashboard._app import dashboard_app

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,6 +43,9 @@ from interlink.gateway.middleware import (
 )
 from interlink.observe import tracing_enabled
 
+if TYPE_CHECKING:  # the dashboard extra may not be installed
+    from interlink.gateway._dashboard import Dashboard
+
 _KINDS: dict[str, type[RouteEndpoint]] = {"request": RequestRoute, "notify": NotifyRoute, "publish": PublishRoute,
                                           "gather": GatherRoute, "compose": ComposeRoute}
 
@@ -69,6 +72,7 @@ class Gateway:
         self.endpoints = self._endpoints()
         self._declare()
         self.metrics = GatewayMetrics(lambda: bus.policies, self._targets())
+        self.dashboard: Dashboard | None = None
         self.app = self.build_stack()
         self._instance: Instance | None = None
 
@@ -146,6 +150,10 @@ class Gateway:
 
             app = Tracing(app)
         app = Router(app, self.routes())
+        if c.dashboard is not None and c.auth is not None:  # its own checks: SSE streams outlive Limits
+            from interlink.gateway._dashboard import Dashboard
+
+            app = self.dashboard = Dashboard(app, c.dashboard, c.auth, self.bus)
         if c.cors is not None:
             app = Cors(app, c.cors)
         app = Metrics(app, self.metrics)
@@ -157,10 +165,14 @@ class Gateway:
         """Serve the gateway's own endpoints on the bus; returns once they are live."""
         if self._instance is None:
             self._instance = await self.bus.serve(self.service)
+            if self.dashboard is not None:
+                await self.dashboard.board.start()
         return self
 
     async def close(self) -> None:
         instance, self._instance = self._instance, None
+        if self.dashboard is not None:
+            await self.dashboard.board.close()
         if instance is not None:
             await instance.stop()
 

@@ -280,6 +280,17 @@ def path_reference(value: Any) -> str | None:
     return None
 
 
+class DashboardMount(_Strict):
+    """Where the gateway serves the dashboard (behind its authentication) and what callers must hold."""
+
+    path: str = "/dashboard"
+    claims: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", self.path):
+            raise ConfigError(f"dashboard.path {self.path!r} must be an absolute path without a trailing '/'")
+
+
 class GatewayConfig(_Strict):
     """Everything the gateway serves."""
 
@@ -295,6 +306,7 @@ class GatewayConfig(_Strict):
     limits: Limits = msgspec.field(default_factory=Limits)
     resilience: Resilience = msgspec.field(default_factory=Resilience)
     docs: bool = True
+    dashboard: DashboardMount | None = None
 
     def __post_init__(self) -> None:
         check_internal(f"interlink-gateway.{self.name}")
@@ -304,7 +316,9 @@ class GatewayConfig(_Strict):
             raise ConfigError("timeout must be positive")
         seen: set[tuple[str, str]] = set()
         names: set[str] = set()
-        reserved = (*BUILTIN_PATHS, self.replies_path)
+        reserved = (*BUILTIN_PATHS, self.replies_path, *([self.dashboard.path] if self.dashboard else []))
+        if self.dashboard is not None and self.auth is None:
+            raise ConfigError("dashboard: the gateway needs auth to serve it (never open to everyone)")
         identity_headers = set(self.auth.claims_to_headers.values()) if self.auth else set()
         for route in self.routes:
             if identity_headers & set(route.headers):  # only verified claims may fill these

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -30,8 +31,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the fresh venv's bin folder, the wheel), built from this checkout."""
     outside = tmp_path_factory.mktemp("wheel")
     assert CHECKOUT not in outside.parents
-    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", outside / "dist", CHECKOUT,
-                 cwd=outside, timeout=300)
+    source = outside / "source"  # a copy: no build/ or egg-info left in the checkout, nothing stale taken from it
+    shutil.copytree(CHECKOUT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(CHECKOUT / name, source / name)
+    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                 "-w", outside / "dist", source, cwd=outside, timeout=300)
     assert built.returncode == 0, built.stderr
     wheel = next((outside / "dist").glob("interlink-*.whl"))
     with zipfile.ZipFile(wheel) as archive:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-from interlink.cli import _dashboard, _demo, _dlq, _new, _observe, _outbox, _run, _services, _tools
+from interlink.cli import _asyncapi, _dashboard, _demo, _dlq, _new, _observe, _outbox, _run, _services, _tools
 from interlink.cli._common import Parser, common_options, run
 
 
@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub_with_common = _WithParents(sub, common_options(defaults=False))
-    for module in (_run, _tools, _services, _dlq, _demo, _new, _dashboard, _outbox):
+    for module in (_run, _tools, _services, _asyncapi, _dlq, _demo, _new, _dashboard, _outbox):
         module.add(sub_with_common)
     _add_gateway(sub_with_common)
     return top

@@ -71,7 +71,7 @@ class _Schemas:
         except TypeError:  # not a type msgspec knows: any JSON value
             return {}
         self.components.update(components)
-        return schema  # type: ignore[no-any-return]
+        return schema
 
 
 def _channel_id(subject: str, taken: set[str]) -> str:

@@ -2,7 +2,8 @@
 
 A foreign or broken sender may put anything in the fields interlink reads.
 A field that cannot be read (``il-v`` that is not a positive integer,
-``il-deadline`` that is not a finite Unix time) is dropped with one warning
+``il-deadline`` that is not a finite Unix time, ``il-reply-to`` that is not a
+subject) is dropped with one warning
 and the message handled as if the field were absent. A version newer than
 this interlink speaks is refused: its meaning is unknown, so it is answered
 with an ``invalid`` error or dead-lettered, never guessed at.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import logging
 
 from interlink import _headers as h
+from interlink._errors import SubjectError
+from interlink._subjects import check_subject
 
 log = logging.getLogger("interlink")
 
@@ -31,6 +34,10 @@ def refusal(headers: dict[str, str], service: str, subject: str) -> str | None:
             del headers[h.VERSION]
         elif number > h.PROTOCOL:
             return f"protocol version {number} ({h.VERSION}) is newer than this service speaks ({h.PROTOCOL})"
+    reply_to = headers.get(h.REPLY_TO)
+    if reply_to is not None and not _is_subject(reply_to):
+        dropped.append(f"{h.REPLY_TO}={reply_to[:40]!r}")
+        del headers[h.REPLY_TO]
     deadline = headers.get(h.DEADLINE)
     if deadline is not None and h.parse_deadline(deadline) is None:
         dropped.append(f"{h.DEADLINE}={deadline[:40]!r}")
@@ -38,3 +45,11 @@ def refusal(headers: dict[str, str], service: str, subject: str) -> str | None:
     if dropped:
         log.warning("%s: ignored unreadable header(s) on %s: %s", service, subject, ", ".join(dropped))
     return None
+
+
+def _is_subject(value: str) -> bool:
+    try:
+        check_subject(value)
+    except SubjectError:
+        return False
+    return True

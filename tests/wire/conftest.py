@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class Served:
     topic: str
     got: list[Any] = field(default_factory=list)
     heard: list[Any] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # the reasons the dispatcher logged, newest last
 
     async def dead(self) -> list[Message]:
         return [m for m in await self.bus.transport.dead_letters(10_000)
@@ -89,13 +91,19 @@ class Served:
         await eventually(lambda: n in self.got and m in self.heard, timeout,
                          state=lambda: (self.got[-3:], self.heard[-3:]))
 
-    async def outcome(self, before: int, timeout: float = 20.0, channel: str = "endpoint") -> str:
-        """Wait until the last bad message was handled or dead-lettered; which one."""
+    async def outcome(self, before: int, timeout: float = 20.0, channel: str = "endpoint",
+                      may_answer: bool = False) -> str:
+        """Wait until the last bad message was handled or dead-lettered (or, when it named a reply
+        address, refused and answered there); which one."""
         seen = self.got if channel == "endpoint" else self.heard
+        refused = len(self.refused)
         end = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < end:
             if len(seen) > before:
                 return "handled"
+            if may_answer and len(self.refused) > refused:
+                await asyncio.sleep(0.2)  # the answer, or the dead letter if it cannot go out
+                return "answered" if not await self.dead() else "dead-lettered"
             letters = await self.dead()
             if letters:
                 assert all(m.headers.get("il-dead-reason") for m in letters), [m.headers for m in letters]
@@ -134,10 +142,27 @@ async def served(request: pytest.FixtureRequest, own_nats_url: str) -> AsyncIter
     bus = await interlink.connect(url).start()
     raw = await open_raw(broker, url)
     item = Served(broker, url, bus, raw, unique("wire"), unique("w"), unique("t"))
+    watch = _Refusals(item)
+    logging.getLogger("interlink").addHandler(watch)
     try:
         await bus.serve(make_service(item))
         await item.purge()
         yield item
     finally:
+        logging.getLogger("interlink").removeHandler(watch)
         await raw.close()
         await bus.close(grace=2.0)
+
+
+class _Refusals(logging.Handler):
+    """Keeps the reasons for which ``served``'s dispatcher refused a message."""
+
+    def __init__(self, served: Served) -> None:
+        super().__init__(logging.WARNING)
+        self.prefix = f"{served.name}: rejected message"
+        self.served = served
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text.startswith(self.prefix):
+            self.served.refused.append(text)

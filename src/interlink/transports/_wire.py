@@ -97,6 +97,8 @@ def fit(message: Message, header_room: int, total_room: int, cost: Cost) -> Mess
         cuts.append(f"body of {len(body)} bytes dropped")
         body = b""
     note = "; ".join(cuts[:5]) + (f"; and {len(cuts) - 5} more" if len(cuts) > 5 else "")
+    if message.headers.get(CUT):
+        note = f"{message.headers[CUT][:100]}; {note}"
     headers[CUT] = note[:300]
     log.warning("dead letter %s cut to fit the broker's limits: %s", headers.get("il-id", "?"), note[:300])
     return Message(message.subject, body, headers, attempt=message.attempt)

@@ -46,6 +46,7 @@ PENDING = "Nats-Pending-Messages"
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+HEADER_NAME = _TOKEN  # what a header name may be when interlink sends it
 
 
 class FastClient(Client):

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import ssl
 import uuid
 from typing import TYPE_CHECKING
@@ -61,6 +62,7 @@ from interlink.transports.nats._support import (
     DEAD,
     EVENT,
     EVENT_PREFIX_LEN,
+    HEADER_NAME,
     LIVE,
     MSG_ID,
     STATUS,
@@ -93,6 +95,7 @@ HEADROOM = 4096  # bodies this close to the server's limit get their headers mea
 CLOSE_WAIT = 10.0  # close() lets running handlers finish this long, then cancels them
 ERROR_LOG_INTERVAL = 5.0
 RECONNECT_POLL = 0.05  # how often a JetStream publish looks whether the client has reconnected
+REPLY_ADDRESS = re.compile(r"[^\s.*>]+(\.[^\s.*>]+)*")  # a literal subject: no spaces, wildcards or empty tokens
 MAX_HEADERS = 65_535  # JetStream refuses a message whose header block is larger
 
 
@@ -285,6 +288,8 @@ class NatsTransport(Transport):
         return Message(message.subject, reply.data, headers or {})
 
     async def reply(self, address: str, message: Message) -> None:
+        if not REPLY_ADDRESS.fullmatch(address):  # from the wire: never let it garble the protocol line
+            raise ValidationError(f"{address[:80]!r} is not a NATS reply subject")
         if "il-error" in message.headers:  # NATS service clients (ADR-32) read these as a service error
             message = Message(message.subject, message.body, service_error_headers(message.headers, message.body))
         await self._publish(address, message)
@@ -376,10 +381,16 @@ class NatsTransport(Transport):
         await self._delayed.schedule(message, due, publish)
 
     async def dead_letter(self, message: Message) -> None:
-        """Stored under ``Nats-Msg-Id`` = ``<il-id>.<service>.dead`` (a random id stands in for a missing
-        il-id, so that duplicate detection never swallows one), cut to fit JetStream's limits."""
+        """Stored under ``Nats-Msg-Id`` = ``<il-id>.<service>.dead.<random>``: resends through a reconnect
+        are stored once, while a second dead-lettering of the same id (a sender's repeated id, a failed
+        replay) is never taken for a duplicate. Cut to fit JetStream's limits."""
         headers = message.headers
-        msg_id = f"{headers.get('il-id') or uuid.uuid4().hex}.{headers.get('il-dead-service', '')}.dead"[:200]
+        msg_id = f"{headers.get('il-id', '')[:120]}.{headers.get('il-dead-service', '')[:60]}.dead.{uuid.uuid4().hex}"
+        unsendable = [name for name in headers if not HEADER_NAME.fullmatch(name)]
+        if unsendable:  # names a client may not send (NATS readers are lenient, writers are not)
+            kept = {k: v for k, v in headers.items() if k not in unsendable}
+            kept["il-dead-cut"] = f"{len(unsendable)} header(s) whose names NATS clients cannot send dropped"
+            message = Message(message.subject, message.body, kept, attempt=message.attempt)
         message = fit(message, MAX_HEADERS - 400, self.max_payload - 400, _header_cost)
         await self._store(DEAD + message.subject, message, msg_id)
 

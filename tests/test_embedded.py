@@ -62,3 +62,35 @@ async def test_a_new_embedded_server_after_the_last_one_stopped(monkeypatch: pyt
     assert not listening(url)
     async with interlink.connect() as again:
         assert isinstance(again.transport, NatsTransport) and listening(again.transport.url)
+
+
+async def test_starting_the_embedded_server_does_not_block_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """nats-server starts in a thread and picks its own port (-p -1, read from its ports file)."""
+    import asyncio
+    import time
+
+    monkeypatch.delenv("INTERLINK_BROKER", raising=False)
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    started = time.monotonic()
+    bus = await interlink.connect().start()
+    took = time.monotonic() - started
+    stop.set()
+    await ticking
+    try:
+        assert isinstance(bus.transport, NatsTransport) and listening(bus.transport.url)
+        assert urlsplit(bus.transport.url).port not in (None, 0, -1)
+    finally:
+        await bus.close()
+    # the loop kept turning while the server started (a blocking start would leave one gap of `took`)
+    assert len(gaps) > 5 and max(gaps) < max(0.25, took / 2), (max(gaps), took)

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
@@ -24,6 +23,11 @@ def _run(*args: str | Path, cwd: Path, timeout: float) -> subprocess.CompletedPr
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "INTERLINK_BROKER")}
     return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def _uv_install(bin_: Path, requirement: str) -> subprocess.CompletedProcess[str]:
+    return _run(sys.executable, "-m", "uv", "pip", "install", "-q", "--python", bin_ / "python", requirement,
+                cwd=bin_.parent.parent, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +47,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         shipped = set(archive.namelist())
     assert {"interlink/examples/taxi/gateway.yaml", "interlink/gateway/_static/swagger-ui/swagger-ui-bundle.js",
             "interlink/gateway/_static/swagger-ui/LICENSE"} <= shipped
-    venv.create(outside / "venv", with_pip=True)
+    # uv makes the virtual environment and installs into it as pip would (same resolution from the index),
+    # fetching in parallel: the run fits CI's time
+    made = _run(sys.executable, "-m", "uv", "venv", "-q", "--python", sys.executable, outside / "venv",
+                cwd=outside, timeout=120)
+    assert made.returncode == 0, made.stderr
     bin_ = outside / "venv" / "bin"
-    pip = _run(bin_ / "python", "-m", "pip", "install", "-q", wheel, cwd=outside, timeout=300)
-    assert pip.returncode == 0, pip.stderr
+    installed = _uv_install(bin_, str(wheel))
+    assert installed.returncode == 0, installed.stderr
     return bin_, wheel
 
 
@@ -65,11 +73,11 @@ def test_the_wheel_alone_runs_the_demo_from_outside_the_checkout(installed: tupl
 def test_with_the_gateway_extra_the_demo_rides_through_http_too(installed: tuple[Path, Path]) -> None:
     bin_, wheel = installed
     cwd = bin_.parent.parent
-    pip = _run(bin_ / "python", "-m", "pip", "install", "-q", f"interlink[gateway] @ {wheel.as_uri()}",
-               cwd=cwd, timeout=300)
-    assert pip.returncode == 0, pip.stderr
+    installed = _uv_install(bin_, f"interlink[gateway] @ {wheel.as_uri()}")
+    assert installed.returncode == 0, installed.stderr
     demo = _run(bin_ / "interlink", "demo", "--rides", "4", "--http-rides", "2", "--json", cwd=cwd, timeout=120)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     report = json.loads(demo.stdout.splitlines()[-1])
     assert report["completed"] == 4 and report["http"]["completed"] == 2, report
     assert _run(bin_ / "python", "-c", "import httpx", cwd=cwd, timeout=60).returncode != 0  # dev-only: absent
+    assert _run(bin_ / "python", "-c", "import interlink.cli._demo_http", cwd=cwd, timeout=60).returncode == 0

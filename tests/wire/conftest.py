@@ -92,11 +92,11 @@ class Served:
                          state=lambda: (self.got[-3:], self.heard[-3:]))
 
     async def outcome(self, before: int, timeout: float = 20.0, channel: str = "endpoint",
-                      may_answer: bool = False) -> str:
+                      may_answer: bool = False, refused: int = 0) -> str:
         """Wait until the last bad message was handled or dead-lettered (or, when it named a reply
-        address, refused and answered there); which one."""
+        address, refused and answered there); which one. ``before``/``refused``: the handled and
+        refused counts before it was sent."""
         seen = self.got if channel == "endpoint" else self.heard
-        refused = len(self.refused)
         end = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < end:
             if len(seen) > before:

@@ -97,6 +97,8 @@ REPLY_FIELDS = (b"il-reply-to", b"il-inbox", "il-reply-to", "il-inbox")
 
 def names_reply(headers: Any) -> bool:
     """Whether the drawn headers name a reply address (a refusal may then be answered there)."""
+    if headers is None:
+        return False
     if isinstance(headers, dict):
         return any(k in REPLY_FIELDS for k in headers)
     if isinstance(headers, list):
@@ -104,12 +106,12 @@ def names_reply(headers: Any) -> bool:
     return True  # a whole frame of any shape
 
 
-async def settle(served: Served, before: int, channel: str, headers: Any) -> None:
+async def settle(served: Served, before: tuple[int, int], channel: str, headers: Any) -> None:
     """The one rule: handled, answered or dead-lettered with a reason; then the service is alive;
     then a clean slate."""
     if logging.getLogger("interlink").getEffectiveLevel() > logging.WARNING:
         logging.getLogger("interlink").setLevel(logging.WARNING)
-    await served.outcome(before, channel=channel, may_answer=names_reply(headers))
+    await served.outcome(before[0], channel=channel, may_answer=names_reply(headers), refused=before[1])
     await served.alive()
     await served.purge()
 
@@ -129,13 +131,17 @@ async def put(served: Served, channel: str, body: bytes, headers: Any) -> None:
 
 
 def headers_for(broker: str) -> st.SearchStrategy[Any]:
-    return amqp_headers if broker == "rabbitmq" else byte_headers
+    """Headers as each raw client takes them: AMQP typed values, NATS lines (None: no header block at
+    all), Redis map entries."""
+    if broker == "rabbitmq":
+        return amqp_headers
+    return st.one_of(st.none(), byte_headers) if broker == "nats" else byte_headers
 
 
 @pytest.mark.parametrize("channel", ["endpoint", "subscription"])
 async def test_anything_on_a_stored_channel(served: Served, request: pytest.FixtureRequest, channel: str) -> None:
     async def case(drawn: tuple[bytes, Any]) -> None:
-        before = len(served.got if channel == "endpoint" else served.heard)
+        before = len(served.got if channel == "endpoint" else served.heard), len(served.refused)
         await put(served, channel, *drawn)
         await settle(served, before, channel, drawn[1])
 
@@ -168,7 +174,7 @@ async def test_any_redis_frame_and_entry_fields(served: Served, request: pytest.
 
     async def case(drawn: tuple[bytes, dict[bytes, bytes]]) -> None:
         frame, fields = drawn
-        before = len(served.got)
+        before = len(served.got), len(served.refused)
         await served.raw.send(served.subject, frame, **{k.decode(): v for k, v in fields.items()})
         await settle(served, before, "endpoint", frame)
 

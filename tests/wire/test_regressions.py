@@ -91,7 +91,7 @@ async def test_rabbitmq_headers_just_under_the_frame_limit_keep_the_connection(
     caplog.set_level(logging.WARNING, "interlink")
     client = await interlink.connect(served.url).start()
     try:
-        await served.raw.send(served.subject, b"not json", {"big": "x" * (131_072 - 400)})
+        await served.raw.send(served.subject, b"not json", {"big": "x" * (131_072 - 150)})
         ok = failed = 0
         for n in range(30):
             try:
@@ -107,6 +107,29 @@ async def test_rabbitmq_headers_just_under_the_frame_limit_keep_the_connection(
         assert letter.headers["il-dead-reason"].startswith("malformed body")
     finally:
         await client.close()
+    await served.alive()
+
+
+@pytest.mark.parametrize("served", ["rabbitmq"], indirect=True)
+async def test_rabbitmq_retry_of_headers_at_the_frame_limit_is_dead_lettered(served: Served) -> None:
+    """The retry copy adds x-il-attempt and x-il-subject: at the frame limit it could not be published."""
+    svc, subject, calls = Service(unique("retry")), unique("r"), []
+
+    @svc.endpoint(subject, max_attempts=3, backoff=0.01)
+    async def failing(n: int) -> None:
+        calls.append(n)
+        raise RuntimeError("always")
+
+    await served.bus.serve(svc)
+    await served.raw.send(subject, b"1", {"big": "x" * (131_072 - 150)})
+    end = time.monotonic() + 20
+    while not (letters := await served.bus.transport.dead_letters(100)):
+        assert time.monotonic() < end
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2.0)
+    assert calls == [1]  # not redelivered in a loop
+    assert "frame limit" in letters[0].headers["il-dead-reason"]
+    assert "big cut from" in letters[0].headers["il-dead-cut"]
     await served.alive()
 
 

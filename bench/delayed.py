@@ -55,13 +55,14 @@ async def broker_url(name: str) -> AsyncIterator[str]:
     if name in ("nats", "nats-2.9"):
         binary = "/usr/sbin/nats-server" if name == "nats-2.9" else None
         server = NatsServer()
-        if binary is not None:
+        if binary is not None:  # the machine's older server, on a port of its own
             server_dir = tempfile.mkdtemp(prefix="bench-nats-")
-            proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(server.port), "-js", "-sd", server_dir],
+            port = free_port()
+            proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", server_dir],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(1.0)
             try:
-                yield server.url
+                yield f"nats://127.0.0.1:{port}"
             finally:
                 proc.terminate()
                 proc.wait(10)

@@ -47,7 +47,7 @@ SCHEDULE = "_il.dl.s."  # schedule definitions (servers with message schedules)
 DUE = "_il.dl.d."  # due messages: DUE + "q." + subject (a send) or DUE + "e." + subject (a publish)
 MOVER = "interlink_delayed_mover"
 MOVER_ACK_WAIT = 10.0
-MOVER_INFLIGHT = 64
+MOVER_INFLIGHT = 512  # older servers: the first look at a burst of delayed messages goes this wide
 SCHEDULE_AHEAD = 0.5  # due sooner than this: stored as due at once, the mover waits out the rest
 _SERVER_HEADERS = ("Nats-Scheduler", "Nats-Schedule-Next", "Nats-Schedule", "Nats-Schedule-Target")
 

@@ -67,3 +67,23 @@ async def test_tap_sees_each_kind_once_and_never_takes_part(url: str) -> None:
         by_subject = {(b.kind, b.subject): b for b in rows}
         assert by_subject[("subscription", f"{name}.event")].service == name
         assert by_subject[("endpoint", f"{name}.note")].pending == 0
+
+
+@pytest.mark.parametrize(("url", "name"), [("amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ"),
+                                           ("redis://127.0.0.1:6379/0", "Redis")])
+async def test_the_default_tap_hears_publishes(url: str, name: str) -> None:
+    require_broker(url, name)
+    subject = f"{unique('tapped')}.event"
+    seen: list[tuple[TapKind, str]] = []
+    async with interlink.connect(url) as bus, interlink.connect(url, name="observer") as observer:
+        tap = await observer.transport.tap(lambda kind, message: seen.append((kind, message.subject)))
+        try:
+            await bus.publish(subject, {"n": 1})
+            for _ in range(50):
+                if seen:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await tap.stop()
+        assert [s for s in seen if s[1] == subject] == [("publish", subject)]
+        assert await observer.transport.backlog() == []  # not reported there (docs/dashboard.md)

@@ -78,7 +78,8 @@ async def _redirect(request: Request, view: str) -> Response:
 async def _health(board: Board) -> Response:
     status = board.status
     return JSONResponse({"broker": "connected" if status.connected else "unreachable", "message": status.message,
-                         "samples": board.samples}, 200 if status.connected else 503)
+                         "samples": board.samples,
+                         "sampling": board.sampling, "heard": board.traffic.total}, 200 if status.connected else 503)
 
 
 def _page(board: Board, name: str) -> Endpoint:

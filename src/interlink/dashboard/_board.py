@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ RETRY_MAX = 10.0  # seconds between connection attempts, at most
 REGISTRY_WAIT = 0.5  # seconds the registry's answers are collected
 SLOW_EVERY = 2  # registry, backlog and dead letters: every this many samples
 LETTERS = 1000  # dead letters read for the view, oldest first
+TAP_BUDGET = 300.0  # messages a second the tap takes in full; above that it listens one second in N
+MAX_EVERY = 30
+EDGE_WINDOW = 5.0  # seconds edge rates are computed over (longer while sampling)
 
 
 @dataclass(slots=True)
@@ -60,7 +64,8 @@ class Action:
 class Board:
     """Connection, tap and samples for every view. ``await board.start()``; ``await board.close()``."""
 
-    def __init__(self, broker_url: str | None, *, interval: float = 1.0, bus: Bus | None = None) -> None:
+    def __init__(self, broker_url: str | None, *, interval: float = 1.0, bus: Bus | None = None,
+                 tap_budget: float = TAP_BUDGET) -> None:
         self.url = broker_url
         self.interval = interval
         self.status = Status(broker_url or "(INTERLINK_BROKER)")
@@ -73,6 +78,14 @@ class Board:
         self.topology: Topology = topology([], self.traffic)
         self.actions: deque[Action] = deque(maxlen=200)
         self.samples = 0
+        #: the tap's cost is bounded: above ``tap_budget`` messages a second (0: never) it listens one
+        #: second in every ``sampling`` and each message heard counts for ``sampling``
+        self.tap_budget = tap_budget
+        self.sampling = 1
+        self._connected = False
+        self._mark = (0.0, 0)
+        self._off_until = 0.0
+        self._past: deque[Topology] = deque(maxlen=4 * MAX_EVERY)
         self._given_bus = bus
         self.bus: Bus | None = bus
         self._tap: Subscription | None = None
@@ -113,7 +126,7 @@ class Board:
     async def _run(self) -> None:
         delay = 1.0
         while True:
-            if self._tap is None:
+            if not self._connected:
                 try:
                     await self._connect()
                     delay = 1.0
@@ -138,15 +151,44 @@ class Board:
                     await bus.close()
                 raise
             self.bus = bus
-        self._tap = await self.bus.transport.tap(self.traffic)
+        await self._listen()
+        self._connected = True
         self.status = Status(self.status.url, connected=True, message="connected")
         log.info("dashboard connected to %s", self.status.url)
 
-    async def _disconnect(self) -> None:
+    async def _listen(self) -> None:
+        if self.bus is not None and self._tap is None:
+            self._tap = await self.bus.transport.tap(self.traffic)
+            self._mark = (time.monotonic(), self.traffic.total)
+
+    async def _deafen(self) -> None:
         tap, self._tap = self._tap, None
         if tap is not None:
             with contextlib.suppress(Exception):
                 await tap.stop()
+
+    async def _duty(self) -> None:
+        """Listen in full while the traffic is within the budget; above it, one second in every N."""
+        now = time.monotonic()
+        if self._tap is None:
+            if now >= self._off_until:
+                self.traffic.weight = self.sampling
+                await self._listen()
+            return
+        at, total = self._mark
+        if now - at < 1.0 or self.tap_budget <= 0:
+            return
+        rate = (self.traffic.total - total) / (now - at)
+        self._mark = (now, self.traffic.total)
+        self.sampling = min(MAX_EVERY, max(1, math.ceil(rate / self.tap_budget)))
+        self.traffic.weight = self.sampling
+        if self.sampling > 1:
+            await self._deafen()
+            self._off_until = now + (self.sampling - 1) * (now - at)
+
+    async def _disconnect(self) -> None:
+        self._connected = False
+        await self._deafen()
         bus = self.bus
         if bus is not None and bus is not self._given_bus:
             self.bus = None
@@ -171,12 +213,15 @@ class Board:
         bus = self.bus
         if bus is None:
             return
-        slow = self.samples % SLOW_EVERY == 0
-        if slow:
+        await self._duty()
+        if self.samples % SLOW_EVERY == 0:
             await self._sample_slow(bus)
         self.samples += 1
         self.flow.sample(time.time(), self.registry, self.traffic)
-        self.topology = topology(self.registry, self.traffic, self.topology)
+        window = max(EDGE_WINDOW, 2.0 * self.sampling)
+        since = next((t for t in self._past if time.time() - t.at <= window), None)
+        self.topology = topology(self.registry, self.traffic, since)
+        self._past.append(self.topology)
         if not self.status.connected:
             self.status = Status(self.status.url, connected=True, message="connected")
         self._announce()

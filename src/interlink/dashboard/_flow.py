@@ -31,9 +31,9 @@ RowKey = tuple[str, str, str]  # service, kind, subject (a pattern for subscript
 
 @dataclass(slots=True)
 class Totals:
-    handled: int = 0
-    errors: int = 0
-    busy_ns: int = 0
+    handled: float = 0
+    errors: float = 0
+    busy_ns: float = 0
 
 
 @dataclass(slots=True)
@@ -50,7 +50,7 @@ class Row:
     p50: float | None = None
     p99: float | None = None
     average: float | None = None
-    handled: int = 0
+    handled: float = 0
     history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     marks: deque[tuple[float, Totals]] = field(default_factory=deque)
 

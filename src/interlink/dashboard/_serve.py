@@ -14,7 +14,7 @@ import secrets
 import socket
 
 from interlink.dashboard._app import dashboard_app
-from interlink.dashboard._board import Board
+from interlink.dashboard._board import TAP_BUDGET, Board
 from interlink.dashboard._guard import Guard, is_loopback
 
 log = logging.getLogger("interlink.dashboard")
@@ -31,12 +31,12 @@ def resolve_token(host: str, token: str | None) -> str | None:
 
 
 async def serve(broker_url: str | None, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
-                token: str | None = None, interval: float = 1.0) -> None:
+                token: str | None = None, interval: float = 1.0, tap_budget: float = TAP_BUDGET) -> None:
     """Run the dashboard until SIGINT/SIGTERM."""
     import uvicorn
 
     token = resolve_token(host, token)
-    board = await Board(broker_url, interval=interval).start()
+    board = await Board(broker_url, interval=interval, tap_budget=tap_budget).start()
     app = Guard(dashboard_app(board), token=token, loopback=is_loopback(host))
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]

@@ -59,6 +59,7 @@ class Topology:
 
 
 def topology(registry: list[Any], traffic: Traffic, previous: Topology | None = None) -> Topology:
+    """The topology now; edge rates are over ``previous`` (an earlier topology, seconds ago)."""
     nodes = _services(registry)
     edges = _edges(registry, traffic, nodes)
     for edge in edges:
@@ -106,7 +107,7 @@ def _edges(registry: list[Any], traffic: Traffic, nodes: dict[str, Node]) -> lis
             edge = found.get((sender or "?", target, style))
             if edge is None:
                 edge = found[(sender or "?", target, style)] = Edge(sender or "?", target, style, [], 0)
-            edge.count += count
+            edge.count += round(count)
             if subject not in edge.subjects:
                 edge.subjects.append(subject)
     return sorted(found.values(), key=lambda e: e.key)

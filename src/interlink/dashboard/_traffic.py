@@ -12,7 +12,7 @@ subjects (the rest counted under ``OTHER``).
 from __future__ import annotations
 
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -82,20 +82,22 @@ class Traffic:
 
     def __init__(self) -> None:
         self.recent: deque[Seen] = deque(maxlen=RECENT)
-        #: (style, subject) -> messages seen; replies are counted under the subject they answer
-        self.counts: Counter[tuple[str, str]] = Counter()
-        #: subject -> error replies and dead letters seen for it
-        self.errors: Counter[str] = Counter()
+        #: (style, subject) -> messages seen (weighted); replies are counted under the subject they answer
+        self.counts: defaultdict[tuple[str, str], float] = defaultdict(float)
+        #: subject -> error replies and dead letters seen for it (weighted)
+        self.errors: defaultdict[str, float] = defaultdict(float)
         #: dead letters seen per (service, subject)
         self.dead: Counter[tuple[str, str]] = Counter()
-        #: (sender, style, subject) -> messages seen
-        self.edges: Counter[tuple[str, str, str]] = Counter()
+        #: (sender, style, subject) -> messages seen (weighted)
+        self.edges: defaultdict[tuple[str, str, str], float] = defaultdict(float)
         #: subject -> (when, seconds) of the latest replies
         self.latencies: dict[str, deque[tuple[float, float]]] = {}
         #: subject -> the service that answered it (learned from replies)
         self.answered_by: dict[str, str] = {}
         self.listeners: list[Listener] = []
+        #: messages heard; and how many each stands for (above 1 while the board samples the traffic)
         self.total = 0
+        self.weight = 1.0
         self._asked: OrderedDict[str, tuple[float, str, bool]] = OrderedDict()  # id -> when, subject, gather
         self._subjects: set[str] = set()
 
@@ -114,7 +116,7 @@ class Traffic:
         elif style == DEAD:
             seen.subject = headers.get(h.DEAD_SUBJECT, subject)
             seen.error = headers.get(h.DEAD_REASON, "")
-            self.errors[self._key(seen.subject)] += 1
+            self.errors[self._key(seen.subject)] += self.weight
             self.dead[(headers.get(h.DEAD_SERVICE, ""), seen.subject)] += 1
         else:
             if style in (REQUEST, SEND, GATHER):
@@ -123,8 +125,8 @@ class Traffic:
                 self._answer(seen, headers)
                 seen.subject = subject  # handled by the endpoint it was sent to
             key = self._key(subject)
-            self.counts[(style, key)] += 1
-            self.edges[(seen.sender, style, key)] += 1
+            self.counts[(style, key)] += self.weight
+            self.edges[(seen.sender, style, key)] += self.weight
         self.total += 1
         self.recent.append(seen)
         for listener in self.listeners:
@@ -151,7 +153,7 @@ class Traffic:
             self.answered_by.setdefault(key, seen.sender)
         if h.ERROR in headers:
             seen.error = headers[h.ERROR]
-            self.errors[key] += 1
+            self.errors[key] += self.weight
         window = self.latencies.get(key)
         if window is None:
             window = self.latencies[key] = deque(maxlen=LATENCIES)

@@ -121,3 +121,25 @@ def test_an_unknown_url_scheme_is_a_usage_error(capsys: pytest.CaptureFixture[st
     assert main(["publish", "a.b", "1", "--broker", "kafka://localhost:9092"]) == USAGE
     err = capsys.readouterr().err
     assert "unknown broker URL scheme 'kafka'" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def _leaf_commands(p: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    import argparse
+
+    found = []
+    for action in getattr(p, "_actions", []):
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.extend(_leaf_commands(child, (*path, name)) or [((*path, name), child)])
+    return found
+
+
+def test_every_command_takes_the_global_options_after_its_name() -> None:
+    """A sub-command added later must pass ``parents=[common_options(defaults=False)]`` too."""
+    from interlink.cli import parser
+
+    leaves = _leaf_commands(parser())
+    assert len(leaves) >= 15
+    for path, command in leaves:
+        options = {o for action in getattr(command, "_actions", []) for o in action.option_strings}
+        assert {"--broker", "--json", "-v"} <= options, " ".join(path)

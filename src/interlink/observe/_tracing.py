@@ -24,6 +24,7 @@ message and step aside while it is the API's proxy or no-op provider.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 _NOT_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 _tracer: Tracer | None = None
+# opentelemetry-api loads a provider named by this variable on first use; read once (a per-message os.environ lookup)
+_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 _provider: TracerProvider | None = None
 
 
@@ -54,6 +57,8 @@ def tracer() -> Tracer | None:
     """interlink's tracer from the chosen or global provider, or None while no real provider is installed."""
     global _tracer
     if _tracer is None:
+        if _provider is None and getattr(trace, "_TRACER_PROVIDER", True) is None and not _PROVIDER_FROM_ENV:
+            return None  # no global provider yet: what get_tracer_provider() finds, without its per-call lookups
         provider = _provider or trace.get_tracer_provider()
         if isinstance(provider, _NOT_SDK):
             return None

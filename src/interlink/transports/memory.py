@@ -30,6 +30,7 @@ from interlink.transports.base import (
 
 _brokers: dict[str, _Broker] = {}
 _ids = itertools.count(1)
+MAX_ROUTES = 4096  # subjects whose matching subscription groups are remembered per broker
 
 
 class _Receipt:
@@ -79,7 +80,7 @@ class _Member:
                 message = await queue.get()
             finally:
                 self.idle.discard(task)
-            if self.group.durable:
+            if self.group.durable and message.reply_to is None:  # requests are never stored: no receipt
                 message.receipt = _Receipt(self.group, message)
             with contextlib.suppress(Exception):  # a handler must not kill the worker; the bus logs
                 await self.handler(message)
@@ -131,6 +132,9 @@ class _Broker:
         self.addresses: dict[str, Callable[[Message], None]] = {}
         self.dead: list[Message] = []
         self.taps: list[TapHandler] = []
+        # subject -> endpoint groups, and subject -> subscription groups matching it; rebuilt on change
+        self.endpoints: dict[str, list[_Group]] = {}
+        self.routes: dict[str, list[_Group]] = {}
 
     def tell(self, kind: TapKind, message: Message) -> None:
         for tap in self.taps:
@@ -148,9 +152,7 @@ class _Broker:
     def publish(self, message: Message, durable: bool) -> None:
         if self.taps:
             self.tell("publish", message)
-        for (kind, pattern, _), group in list(self.groups.items()):
-            if kind != "subscription" or not matches(pattern, message.subject):
-                continue
+        for group in self.subscription_groups(message.subject):
             if group.members or (durable and group.durable):
                 group.put(_copy(message))
 
@@ -166,6 +168,7 @@ class _Broker:
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = _Group(self, binding)
+            self.changed()
             if binding.kind == "endpoint" and binding.durable:
                 for message in self.parked.pop(binding.pattern, []):
                     group.put(message)
@@ -179,9 +182,29 @@ class _Broker:
         for key, value in list(self.groups.items()):
             if value is group:
                 del self.groups[key]
+        self.changed()
+
+    def changed(self) -> None:
+        """Groups came or went: the indexes by subject are rebuilt when next asked."""
+        self.endpoints = {}
+        self.routes = {}
 
     def endpoint_groups(self, subject: str) -> list[_Group]:
-        return [g for (kind, pattern, _), g in self.groups.items() if kind == "endpoint" and pattern == subject]
+        groups = self.endpoints.get(subject)
+        if groups is None:
+            groups = self.endpoints[subject] = [
+                g for (kind, pattern, _), g in self.groups.items() if kind == "endpoint" and pattern == subject]
+        return groups
+
+    def subscription_groups(self, subject: str) -> list[_Group]:
+        groups = self.routes.get(subject)
+        if groups is None:
+            if len(self.routes) > MAX_ROUTES:  # many distinct subjects: keep the cache bounded
+                self.routes = {}
+            groups = self.routes[subject] = [
+                g for (kind, pattern, _), g in self.groups.items()
+                if kind == "subscription" and matches(pattern, subject)]
+        return groups
 
 
 class MemoryTransport(Transport):
@@ -226,8 +249,8 @@ class MemoryTransport(Transport):
 
     async def request(self, message: Message, timeout: float) -> Message:
         broker = self.broker
-        groups = [g for g in broker.endpoint_groups(message.subject) if g.members]
-        if not groups:
+        group = next((g for g in broker.endpoint_groups(message.subject) if g.members), None)
+        if group is None:
             raise NoResponders(f"no instance serves {message.subject!r}")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Message] = loop.create_future()
@@ -240,12 +263,13 @@ class MemoryTransport(Transport):
         broker.addresses[address] = deliver
         if broker.taps:
             broker.tell("request", message)
+        # awaited directly, with a timer, rather than through asyncio.wait_for: one loop iteration less per reply
+        timer = loop.call_later(timeout, _expire, future, message.subject, timeout)
         try:
-            groups[0].put(_copy(message, reply_to=address))
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise RequestTimeout(f"no reply from {message.subject!r} within {timeout:.3f}s") from None
+            group.put(_copy(message, reply_to=address))
+            return await future
         finally:
+            timer.cancel()
             broker.addresses.pop(address, None)
 
     async def send(self, message: Message) -> None:
@@ -335,6 +359,11 @@ class _TapSubscription:
     async def stop(self) -> None:
         if self._handler in self._broker.taps:
             self._broker.taps.remove(self._handler)
+
+
+def _expire(future: asyncio.Future[Message], subject: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(RequestTimeout(f"no reply from {subject!r} within {timeout:.3f}s"))
 
 
 def _copy(message: Message, reply_to: str | None = None) -> Message:

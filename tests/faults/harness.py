@@ -27,20 +27,23 @@ class Workers:
     def start(self, count: int = 1, timeout: float = 20.0) -> list[subprocess.Popen[str]]:
         started = []
         for _ in range(count):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.faults.worker", self.url, self.service, self.subject,
-                 str(self.outdir), *self.options],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
+            errors = self.outdir / f"worker-{len(self.procs)}.err"  # kept: a worker that fails says why
+            with open(errors, "w") as stderr:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "tests.faults.worker", self.url, self.service, self.subject,
+                     str(self.outdir), *self.options],
+                    cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                    env={**os.environ, "PYTHONPATH": str(ROOT)},
+                )
             self.procs.append(proc)
-            started.append(proc)
-        for proc in started:
+            started.append((proc, errors))
+        for proc, errors in started:
             line = _readline(proc, timeout)
             if line.strip() != "ready":
                 self.stop()
-                raise RuntimeError(f"worker did not start (exit code {proc.poll()})")
-        return started
+                tail = errors.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"worker did not start (exit code {proc.poll()}):\n{tail}")
+        return [proc for proc, _ in started]
 
     def kill(self, proc: subprocess.Popen[str]) -> None:
         proc.kill()

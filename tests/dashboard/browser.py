@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from tests.node import run_node
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "dashboard"
+# Screenshots go to a temporary folder, so that a test run leaves the checkout as it was;
+# INTERLINK_SCREENSHOTS=docs/dashboard refreshes the ones docs/dashboard.md shows.
+SHOTS = Path(os.environ.get("INTERLINK_SCREENSHOTS") or Path(tempfile.gettempdir()) / "interlink-shots").resolve()
 
 _PRELUDE = """
 const { chromium } = require('playwright-core');

@@ -3,7 +3,8 @@
 One module-wide system: a NATS server of the test's own, ``interlink run`` of the
 taxi app (3 drivers, its gateway), phones asking for rides at a steady rate, and
 ``interlink dashboard``. Each test drives Chromium through one view and saves
-its screenshot into docs/dashboard/ (shown by docs/dashboard.md).
+its screenshot (into a temporary folder; ``INTERLINK_SCREENSHOTS=docs/dashboard`` refreshes the
+ones docs/dashboard.md shows).
 """
 
 from __future__ import annotations

@@ -108,7 +108,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize("argv", [[], ["nosuchcommand"], ["request"], ["dlq"], ["run", "x:y", "--nope"],
-                                  ["demo", "--rides", "many"]])
+                                  ["demo", "--rides", "many"], ["demo", "--rides", "-3"], ["demo", "--timeout", "nan"],
+                                  ["request", "a.b", "--timeout", "0"], ["run", "x:y", "--grace", "-1"],
+                                  ["gateway", "r.yaml", "--port", "70000"]])
 def test_usage_errors_are_one_line_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(argv)

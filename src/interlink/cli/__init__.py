@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any
 
 from interlink.cli import _asyncapi, _dashboard, _demo, _dlq, _new, _observe, _outbox, _run, _services, _tools
-from interlink.cli._common import Parser, common_options, run
+from interlink.cli._common import Parser, common_options, number, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def _add_gateway(sub: _WithParents) -> None:
     p = sub.add_parser("gateway", help="serve the HTTP API gateway for a routes file")
     p.add_argument("config", help="routes file (YAML)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=number(int, 1, 65535), default=8000)
     _observe.add_options(p, metrics=False)  # its /metrics serves the bus metrics too
     p.set_defaults(func=_gateway, serving=True)
 

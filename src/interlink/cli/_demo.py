@@ -18,16 +18,16 @@ from typing import Any
 from rich.table import Table
 
 import interlink
-from interlink.cli._common import FAILED, OK, Commands, broker_url, console, errors, print_json
+from interlink.cli._common import FAILED, OK, Commands, broker_url, console, errors, number, print_json
 
 
 def add(sub: Commands) -> None:
     p = sub.add_parser("demo", help="run the taxi-hailing demo and print figures per style")
-    p.add_argument("--rides", type=int, default=20)
-    p.add_argument("--drivers", type=int, default=3)
-    p.add_argument("--concurrency", type=int, default=5, help="rides requested at once")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds for all rides to complete")
-    p.add_argument("--http-rides", type=int, default=4,
+    p.add_argument("--rides", type=number(int, 1), default=20)
+    p.add_argument("--drivers", type=number(int, 1), default=3)
+    p.add_argument("--concurrency", type=number(int, 1), default=5, help="rides requested at once")
+    p.add_argument("--timeout", type=number(float, 0.001), default=30.0, help="seconds for all rides to complete")
+    p.add_argument("--http-rides", type=number(int, 0), default=4,
                    help="rides that go through the API gateway over HTTP (0: none)")
     p.set_defaults(func=demo)
 

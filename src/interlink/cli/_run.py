@@ -22,7 +22,7 @@ import interlink
 from interlink._app import App
 from interlink._embedded import NatsServer
 from interlink.cli import _observe
-from interlink.cli._common import OK, USAGE, Commands, broker_url, console, errors
+from interlink.cli._common import OK, USAGE, Commands, broker_url, console, errors, number
 from interlink.cli._health import Health
 
 if TYPE_CHECKING:  # the gateway extra may not be installed
@@ -35,7 +35,7 @@ def add(sub: Commands) -> None:
     p.add_argument("--only", default="", help="comma-separated service names to run (default: all)")
     p.add_argument("--instances", action="append", default=[], metavar="SERVICE=N",
                    help="instances of a service (repeatable); default 1 each")
-    p.add_argument("--grace", type=float, default=10.0,
+    p.add_argument("--grace", type=number(float, 0), default=10.0,
                    help="seconds in-flight handlers get to finish after SIGTERM (drain)")
     p.add_argument("--health", default=None, metavar="HOST:PORT",
                    help="serve /readyz (200 once serving, 503 while starting, draining or the broker is "
@@ -45,7 +45,7 @@ def add(sub: Commands) -> None:
     _observe.add_options(p)
     p.set_defaults(func=run, serving=True)
     p = sub.add_parser("broker", help="run the embedded NATS broker (JetStream) in the foreground")
-    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument("--port", type=number(int, 0, 65535), default=0, help="port (default: a free one)")
     p.add_argument("--store-dir", default=None, help="JetStream data directory (default: a temporary one)")
     p.set_defaults(func=broker)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import interlink
 from interlink._subjects import check_pattern
-from interlink.cli._common import OK, Commands, broker_url, console, parse_json, print_json
+from interlink.cli._common import OK, Commands, broker_url, console, number, parse_json, print_json
 from interlink.transports.base import Binding, Message
 
 
@@ -18,7 +18,7 @@ def add(sub: Commands) -> None:
     p = sub.add_parser("request", help="send a request and print the reply")
     p.add_argument("subject")
     p.add_argument("body", nargs="?", default="null", help="JSON body (default: null)")
-    p.add_argument("--timeout", type=float, default=5.0)
+    p.add_argument("--timeout", type=number(float, 0.001), default=5.0)
     p.set_defaults(func=request)
     for name, helptext in (("notify", "send a notification to an endpoint"),
                            ("publish", "publish an event to its subscribers")):
@@ -28,7 +28,7 @@ def add(sub: Commands) -> None:
         p.set_defaults(func=notify if name == "notify" else publish)
     p = sub.add_parser("listen", help="print every event published on PATTERN until Ctrl-C")
     p.add_argument("pattern", nargs="?", default=">")
-    p.add_argument("--count", type=int, default=0, help="stop after N messages")
+    p.add_argument("--count", type=number(int, 0), default=0, help="stop after N messages")
     p.set_defaults(func=listen)
 
 

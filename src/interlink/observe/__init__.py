@@ -23,6 +23,7 @@ from interlink.observe._hooks import (
     tracing_enabled,
     use_tracer_provider,
 )
+from interlink.observe._logs import JsonFormatter
 
-__all__ = ["Watch", "current", "enable_metrics", "metrics_registry", "note", "outgoing", "system_of",
+__all__ = ["JsonFormatter", "Watch", "current", "enable_metrics", "metrics_registry", "note", "outgoing", "system_of",
            "tracing_enabled", "use_tracer_provider"]

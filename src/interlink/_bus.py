@@ -83,6 +83,7 @@ class Bus:
         #: Where the styles send: the transport, wrapped by the observe hooks that are on.
         self.out = observe.outgoing(transport, name, observe.system_of(transport))
         self._registry = _registry.Responder(self)
+        self._backlog = observe.backlog_sampler(transport, observe.system_of(transport))
         self._inbox: str | None = None
         self._gathers: dict[str, asyncio.Queue[Message]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -100,6 +101,7 @@ class Bus:
         if self._closed:
             return
         self._closed = True
+        self._backlog.stop()
         instances, self.instances = self.instances, []
         try:
             await asyncio.wait_for(asyncio.gather(*(i.stop() for i in instances)), grace)
@@ -151,6 +153,7 @@ class Bus:
                 )
                 dispatcher = Dispatcher(self, service.name, instance_id, spec)
                 instance.stats.append(dispatcher.watch.stats)
+                self._backlog.watch(service.name, spec.subject, binding)
                 if d.kill_switch is None:
                     subscriptions.append(await self.transport.consume(binding, dispatcher))
                 else:

@@ -164,3 +164,27 @@ def test_log_format_json_sets_the_json_formatter(command: list[str]) -> None:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+async def test_consumer_backlog_is_sampled_from_jetstream() -> None:
+    from tests.conftest import NATS_URL, require_broker
+
+    registry = enable_metrics()
+    name = unique("svc")
+    svc = Service(name)
+    release = asyncio.Event()
+
+    @svc.endpoint(f"{name}.slow", max_concurrency=1)
+    async def slow(body: Any) -> None:
+        await release.wait()
+
+    async with interlink.connect(require_broker(NATS_URL, "NATS")) as bus:
+        await bus.serve(svc)
+        for n in range(6):
+            await bus.notify(f"{name}.slow", n)
+        await asyncio.sleep(0.5)
+        await bus._backlog.sample()  # what the sampler does every few seconds
+        text = generate_latest(registry).decode()
+        release.set()
+    waiting = samples(text, "interlink_consumer_backlog", service=name, subject=f"{name}.slow", transport="nats")
+    assert 4 <= waiting <= 5, text[-2000:]

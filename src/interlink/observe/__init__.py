@@ -15,6 +15,7 @@ Without the optional libraries nothing of them is imported and each hook is a
 constant no-op object chosen once, not a test per message.
 """
 
+from interlink.observe._backlog import backlog_sampler
 from interlink.observe._handling import Watch, current, note, system_of
 from interlink.observe._hooks import (
     enable_metrics,
@@ -25,5 +26,16 @@ from interlink.observe._hooks import (
 )
 from interlink.observe._logs import JsonFormatter
 
-__all__ = ["JsonFormatter", "Watch", "current", "enable_metrics", "metrics_registry", "note", "outgoing", "system_of",
-           "tracing_enabled", "use_tracer_provider"]
+__all__ = [
+    "JsonFormatter",
+    "Watch",
+    "backlog_sampler",
+    "current",
+    "enable_metrics",
+    "metrics_registry",
+    "note",
+    "outgoing",
+    "system_of",
+    "tracing_enabled",
+    "use_tracer_provider",
+]

@@ -13,6 +13,8 @@ and the median round of each is kept):
     global provider once per message and step aside).
 (c) the SDK with a BatchSpanProcessor and an exporter that drops every span.
 (d) metrics on (``enable_metrics()``), tracing as in (a).
+(o) the code path of (a) (``INTERLINK_TRACING=off``) in the environment of (b)-(d): the
+    difference between (a) and (o) is what the machine's noise and the environments alone make.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 VARIANTS = {
     "a": "nothing installed",
+    "o": "(a) again, in the SDK's environment (noise floor)",
     "b": "opentelemetry-api, no SDK",
     "c": "SDK + no-op exporter",
     "d": "metrics on",
@@ -87,7 +90,7 @@ def _importable(name: str) -> bool:
 def _child(variant: str, args: argparse.Namespace) -> dict[str, float]:
     env = dict(os.environ)
     python = sys.executable
-    if variant in ("a", "d"):
+    if variant in ("a", "d", "o"):
         env["INTERLINK_TRACING"] = "off"
         if variant == "a" and args.bare:
             python = args.bare
@@ -105,7 +108,7 @@ def main() -> None:
     p.add_argument("--req", type=int, default=20_000, help="requests per measurement (50 in flight)")
     p.add_argument("--pub", type=int, default=50_000, help="events per measurement")
     p.add_argument("--bare", default=None, help="python of an environment without opentelemetry (variant a)")
-    p.add_argument("--variants", default="abcd")
+    p.add_argument("--variants", default="aobcd")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()

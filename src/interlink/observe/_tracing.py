@@ -32,6 +32,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from interlink import _headers as h
+from interlink.observe._hooks import NO_SCOPE
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer, TracerProvider
@@ -131,9 +132,7 @@ class HandlerSpans:
             self._attributes["messaging.consumer.group.name"] = service
 
     def start(self, message: Message) -> SpanScope:
-        from interlink.observe._hooks import NO_SCOPE
-
-        t = tracer()
+        t = _tracer or tracer()
         if t is None:
             return NO_SCOPE
         headers = message.headers
@@ -156,7 +155,7 @@ class TracedTransport:
         self._system = system
 
     def _start(self, message: Message, style: str, kind: SpanKind) -> Span | None:
-        t = tracer()
+        t = _tracer or tracer()
         if t is None:
             return None
         headers = message.headers
@@ -189,10 +188,16 @@ class TracedTransport:
             span.end()
 
     async def send(self, message: Message) -> None:
+        if (_tracer or tracer()) is None:
+            await self._inner.send(message)
+            return
         span = self._start(message, "send" if h.REPLY_TO in message.headers else "notify", SpanKind.PRODUCER)
         await self._produced(span, self._inner.send(message))
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
+        if (_tracer or tracer()) is None:
+            await self._inner.publish(message, durable=durable)
+            return
         span = self._start(message, "gather" if h.INBOX in message.headers else "publish", SpanKind.PRODUCER)
         await self._produced(span, self._inner.publish(message, durable=durable))
 

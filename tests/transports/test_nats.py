@@ -86,6 +86,14 @@ async def test_unreachable_port_fails_fast() -> None:
     await assert_fails_fast(f"nats://127.0.0.1:{port}", f"127.0.0.1:{port}", "refused")
 
 
+async def test_a_dead_server_in_the_list_does_not_stop_the_start(own_server: NatsServer) -> None:
+    dead = ",".join(f"nats://127.0.0.1:{free_port()}" for _ in range(3))
+    for _ in range(5):  # the servers are tried in random order: a dead one comes first now and then
+        async with interlink.connect(f"{dead},{own_server.url}") as bus:
+            await bus.notify(unique("alive"), 1)
+    await assert_fails_fast(dead, "refused")  # every one refused: still fast
+
+
 async def test_unknown_host_fails_fast() -> None:
     await assert_fails_fast("nats://no-such-host.invalid:4222", "no-such-host.invalid")
 

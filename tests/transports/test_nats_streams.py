@@ -3,6 +3,7 @@ an existing stream adopted as it is (a warning per difference) or refused when u
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 import interlink
 from interlink._embedded import NatsServer
 from interlink.transports.nats._options import parse
-from interlink.transports.nats._streams import replicas_for
+from interlink.transports.nats._streams import differences, replicas_for, stream_configs
 
 
 @pytest.fixture
@@ -92,3 +93,12 @@ def test_replica_count(query: str, server_info: dict[str, Any], expected: int) -
 def test_more_replicas_than_nodes_is_refused() -> None:
     with pytest.raises(interlink.BrokerError, match=r"replicas=4 is more than the 3 node\(s\)"):
         replicas_for(parse("nats://a:4222?replicas=4"), info("c", 3))
+
+
+def test_more_replicas_than_an_automatic_count_is_no_difference() -> None:
+    wanted = stream_configs(parse("nats://a:4222"), 2)[0]  # a node was down: 2 known
+    found = dataclasses.replace(wanted, num_replicas=3)
+    assert differences(wanted, found, exact_replicas=False) == []
+    assert differences(wanted, found, exact_replicas=True) == ["num_replicas 3 (interlink would use 2)"]
+    fewer = dataclasses.replace(wanted, num_replicas=1)
+    assert differences(wanted, fewer, exact_replicas=False) == ["num_replicas 1 (interlink would use 2)"]

@@ -94,6 +94,7 @@ class JetStream:
             self.replicas = replicas_for(options, client._server_info)
         except BrokerError as exc:
             raise BrokerError(f"{safe_url(self.url)}: {exc}") from None
+        self.exact_replicas = options.replicas is not None
         self.streams = stream_configs(options, self.replicas)
         self._checked: set[str] = set()
 
@@ -130,7 +131,7 @@ class JetStream:
                 raise BrokerError(f"{safe_url(self.url)}: stream {name} could not be created")
         if name not in self._checked:
             self._checked.add(name)
-            check_existing(safe_url(self.url), wanted, found)
+            check_existing(safe_url(self.url), wanted, found, exact_replicas=self.exact_replicas)
 
     async def _stream_config(self, name: str) -> StreamConfig | None:
         try:

@@ -101,12 +101,18 @@ def incompatible(wanted: StreamConfig, found: StreamConfig) -> list[str]:
     return problems
 
 
-def differences(wanted: StreamConfig, found: StreamConfig) -> list[str]:
-    """The settings in which an existing, usable stream differs from what interlink would create."""
+def differences(wanted: StreamConfig, found: StreamConfig, *, exact_replicas: bool = True) -> list[str]:
+    """The settings in which an existing, usable stream differs from what interlink would create.
+
+    Without ``exact_replicas`` (no ``replicas=`` given) more replicas than the automatic count are no
+    difference: a node down while a process starts makes that count smaller, not the stream wrong.
+    """
     out = []
     for name in _SHOWN:
         have, want = getattr(found, name), getattr(wanted, name)
         if want is None or _same(name, have, want):
+            continue
+        if name == "num_replicas" and not exact_replicas and (have or 1) > want:
             continue
         out.append(f"{name} {_shown(have, name)} (interlink would use {_shown(want, name)})")
     return out
@@ -133,13 +139,13 @@ def _shown(value: Any, name: str = "") -> str:
     return str(getattr(value, "value", value))
 
 
-def check_existing(url: str, wanted: StreamConfig, found: StreamConfig) -> None:
+def check_existing(url: str, wanted: StreamConfig, found: StreamConfig, *, exact_replicas: bool = True) -> None:
     """Check an existing stream: a BrokerError if unusable, else a warning per difference."""
     problems = incompatible(wanted, found)
     if problems:
         raise BrokerError(f"{url}: stream {wanted.name} exists with settings interlink cannot use: "
                           f"{'; '.join(problems)} (fix it with `nats stream edit {wanted.name}`, or remove it)")
-    changed = differences(wanted, found)
+    changed = differences(wanted, found, exact_replicas=exact_replicas)
     if changed:
         log.warning("NATS %s: stream %s is used as it is; it differs from interlink's defaults in %s", url,
                     wanted.name, "; ".join(changed))

@@ -124,6 +124,7 @@ class NatsTransport(Transport):
         self._prefix_len = 0
         self._room = 0
         self._starting: asyncio.Future[BaseException] | None = None
+        self._start_errors: list[Exception] = []
         self._errors = 0
         self._quiet_until = 0.0
         self._consumers: set[_Consumer] = set()
@@ -160,6 +161,7 @@ class NatsTransport(Transport):
         """Connect, or raise BrokerError with the first cause, within CONNECT_WAIT seconds."""
         loop = asyncio.get_running_loop()
         self._starting = failed = loop.create_future()
+        self._start_errors.clear()
         connecting = asyncio.ensure_future(client.connect(
             [u.strip() for u in self.url.split(",")], name="interlink", error_cb=self._on_error,
             disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
@@ -204,7 +206,9 @@ class NatsTransport(Transport):
 
     async def _on_error(self, exc: Exception) -> None:
         if self._starting is not None and not self._starting.done():
-            self._starting.set_result(exc)
+            self._start_errors.append(exc)  # fail fast once every server refused (one down is no failure)
+            if len(self._start_errors) >= self.url.count(",") + 1:
+                self._starting.set_result(self._start_errors[0])
             return
         self._errors += 1
         now = asyncio.get_running_loop().time()

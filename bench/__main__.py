@@ -4,6 +4,7 @@
     python -m bench --broker nats --quick
     python -m bench --json > result.json # figures for scripts
     python -m bench --markdown           # the table for docs/benchmarks.md
+    python -m bench --broker memory --profile prof/   # a cProfile per side and test in prof/
 
 Exit status: 0 when every measurement ran (targets are reported, not enforced),
 1 when a measurement failed, 2 on bad arguments.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
@@ -23,6 +25,7 @@ from typing import Any
 
 from bench._machine import broker_version, cpu_share, cpu_snapshot, load, machine
 from bench._plan import BROKERS, FULL, QUICK, URLS, Counts, groups_for
+from bench._profile import Profiles
 from bench._stats import Figure, markdown_table, print_table
 from bench._workload import Side, Sink, run_pubsub, run_requests
 
@@ -48,7 +51,7 @@ def _median(figures: list[Figure]) -> Figure:
 
 
 async def run_broker(broker: str, url: str, counts: Counts, repeat: int, quiet: bool,
-                     notes: list[str]) -> list[Figure]:
+                     notes: list[str], profiles: Profiles | None = None) -> list[Figure]:
     """Every group of sides on ``broker``; repeated runs interleave the sides, the median run is kept."""
     figures: list[Figure] = []
     for group in groups_for(broker, url):
@@ -72,8 +75,9 @@ async def run_broker(broker: str, url: str, counts: Counts, repeat: int, quiet: 
                             continue
                         gc.collect()
                         try:
-                            figure = await asyncio.wait_for(measure(side, sink, broker, test, counts),
-                                                            MEASUREMENT_TIMEOUT)
+                            with profiles.of(broker, test, side.name) if profiles else contextlib.nullcontext():
+                                figure = await asyncio.wait_for(measure(side, sink, broker, test, counts),
+                                                                MEASUREMENT_TIMEOUT)
                         except Exception as exc:
                             notes.append(f"{broker} {test} {side.name}: failed: {type(exc).__name__}: {exc}")
                             continue
@@ -99,6 +103,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     for name in ("req1", "req50", "pubsub", "durable"):
         parser.add_argument(f"--{name}", type=int, metavar="N", help=f"messages per {name} measurement")
+    parser.add_argument("--profile", metavar="DIR", help="write a cProfile per broker, test and side into DIR "
+                        "(<broker>-<test>-<side>.prof and a .txt of the top functions); figures are slower then")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                        help="the event loop every side runs on (default asyncio)")
     for broker in ("nats", "rabbitmq", "redis"):
         parser.add_argument(f"--{broker}-url", default=URLS[broker], help=f"default {URLS[broker]}")
     args = parser.parse_args(argv)
@@ -137,7 +145,8 @@ async def main(argv: list[str] | None = None) -> int:
         used[broker] = {"req1": counts.req1, "req50": counts.req50, "pubsub": counts.pubsub,
                         "durable": counts.durable, "repeat": repeat}
         before = cpu_snapshot()
-        figures += await run_broker(broker, url, counts, repeat, args.json, notes)
+        profiles = Profiles(args.profile) if args.profile else None
+        figures += await run_broker(broker, url, counts, repeat, args.json, notes, profiles)
         shares[broker] = cpu_share(before, cpu_snapshot())
         notes.extend(warnings.take(broker))
     shares["all"] = cpu_share(first, cpu_snapshot())
@@ -146,6 +155,7 @@ async def main(argv: list[str] | None = None) -> int:
     info["seconds"] = round(time.perf_counter() - started, 1)
     info["brokers"] = versions
     info["counts"] = used
+    info["loop"] = args.loop
     if args.json:
         print(json.dumps({"machine": info, "figures": [f.to_json() for f in figures], "notes": notes}, indent=2))
     else:
@@ -190,5 +200,14 @@ def _print_report(info: dict[str, Any], figures: list[Figure], notes: list[str],
         print(markdown_table(figures))
 
 
+def _run(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main(argv))
+    return asyncio.run(main(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(_run())

@@ -112,6 +112,21 @@ def _durable_pair(broker: str, url: str, mode: DurableMode) -> tuple[Side, Side]
     return RedisDurableRaw(url, mode), RedisDurableFastStream(url, mode)
 
 
+def _add_alternatives(group: Group, broker: str, url: str) -> None:
+    """Other raw clients on the same rows: natsrpy on NATS (when installed), pipelined PUBLISH on Redis."""
+    if broker == "nats":
+        try:
+            from bench.nats_natsrpy import NatsRpyRaw
+        except ImportError as exc:
+            group.skipped.append(f"no natsrpy side ({exc})")
+        else:
+            group.sides.append(NatsRpyRaw(url))
+    elif broker == "redis":
+        from bench.redis_raw import RedisRawPipelined
+
+        group.sides.append(RedisRawPipelined(url))
+
+
 def groups_for(broker: str, url: str) -> list[Group]:
     """The core group (request/response and pub/sub), and on every broker that persists, the two durable groups."""
     core = Group(("req1", "req50", "pubsub"))
@@ -124,6 +139,7 @@ def groups_for(broker: str, url: str) -> list[Group]:
     _add_interlink(core, broker, url)
     if peer is not None:
         core.sides.append(peer)
+    _add_alternatives(core, broker, url)
     groups = [core]
     if broker != "memory":
         for mode in DURABLE_MODES:

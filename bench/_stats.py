@@ -14,6 +14,7 @@ RAW = "raw"
 INTERLINK = "interlink"
 FASTSTREAM = "FastStream"
 DIRECT = "direct call"
+RAW_PIPELINED = "raw pipelined"  # Redis: PUBLISH commands sent 64 per round trip
 SIDES = (RAW, INTERLINK, FASTSTREAM)
 
 # test key -> (label, unit)
@@ -198,6 +199,14 @@ def print_table(figures: list[Figure], title: str) -> None:
     for row in rows_of(figures):
         cpu.add_row(*cpu_cells(row))
     console.print(cpu)
+    others = other_rows(figures)
+    if others:
+        other = Table(title="Other raw sides on the same rows")
+        for name in OTHER_HEADERS:
+            other.add_column(name, justify="left" if name in ("broker", "test", "side") else "right")
+        for cells in others:
+            other.add_row(*cells)
+        console.print(other)
     notes = [f"{f.broker} {f.test} {f.side}: {f.note or ''} received {f.received} of {f.sent}, {f.errors} errors"
              for f in figures if f.received < f.sent or f.errors]
     for note in notes:
@@ -205,6 +214,21 @@ def print_table(figures: list[Figure], title: str) -> None:
 
 
 CPU_HEADERS = ["broker", "test", "raw (or direct call)", "interlink", "FastStream", "interlink - raw"]
+OTHER_HEADERS = ["broker", "test", "side", "rate", "p50/p99 µs", "CPU µs/msg", "interlink/side", "raw/side"]
+
+
+def other_rows(figures: list[Figure]) -> list[list[str]]:
+    """The sides beyond raw, interlink and FastStream (other raw clients, a pipelined raw side), beside interlink."""
+    out = []
+    for row in rows_of(figures):
+        for name, f in row.figures.items():
+            if name in (*SIDES, DIRECT):
+                continue
+            il, raw = row.figures.get(INTERLINK), row.figures.get(RAW)
+            out.append([row.broker, row.label, name, _rate(f), _lat(f), f"{f.cpu_us:.1f}",
+                        _ratio(il.rate / f.rate if il and f.rate else None),
+                        _ratio(raw.rate / f.rate if raw and f.rate else None)])
+    return out
 
 
 def cpu_cells(row: Row) -> list[str]:
@@ -224,4 +248,9 @@ def markdown_table(figures: list[Figure]) -> str:
     lines += ["", "CPU time of the benchmark process per message, in µs (client and server together):", "",
               "| " + " | ".join(CPU_HEADERS) + " |", "|" + "---|" * len(CPU_HEADERS)]
     lines += ["| " + " | ".join(cpu_cells(row)) + " |" for row in rows_of(figures)]
+    others = other_rows(figures)
+    if others:
+        lines += ["", "Other raw sides on the same rows:", "",
+                  "| " + " | ".join(OTHER_HEADERS) + " |", "|" + "---|" * len(OTHER_HEADERS)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in others]
     return "\n".join(lines)

@@ -4,7 +4,8 @@ Requests: the client pushes ``reply-list cid body`` onto a request list
 (competing consumers); the server pops up to 64 at a time with ``BLMPOP``,
 answers each onto the caller's reply list, and the client's one reader pops
 its replies the same way and resolves the caller's future. Pub/sub: ``PUBLISH``
-into a channel read by one ``SUBSCRIBE`` connection.
+into a channel read by one ``SUBSCRIBE`` connection, each reply awaited; the pipelined
+side queues ``PUBLISH`` commands and sends them 64 per round trip.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
-from bench._stats import RAW
+from bench._stats import RAW, RAW_PIPELINED
 from bench._workload import Payload, Side, Sink
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
 REQUESTS = "bench:raw:echo"
 EVENTS = "bench.raw.events"
+PIPELINED_EVENTS = "bench.raw.pipelined.events"
 BATCH = 64
 
 
@@ -104,3 +106,52 @@ class RedisRaw(Side):
 
     async def publish(self, body: Payload) -> None:
         await self.client.publish(EVENTS, _encode(body))
+
+
+class RedisRawPipelined(Side):
+    """Pub/sub with redis-py as a throughput-minded user writes it: PUBLISH commands queued in a
+    pipeline and sent ``BATCH`` at a time (one round trip per batch), read by one ``SUBSCRIBE`` connection."""
+
+    name = RAW_PIPELINED
+    tests = frozenset({"pubsub"})
+
+    def __init__(self, url: str) -> None:
+        self.server = aioredis.from_url(url)
+        self.client = aioredis.from_url(url)
+        self.pipe = self.client.pipeline(transaction=False)
+        self.queued = 0
+        self.pubsub: PubSub | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self, sink: Sink) -> None:
+        self.pubsub = self.server.pubsub(ignore_subscribe_messages=True)
+        await self.pubsub.subscribe(PIPELINED_EVENTS)
+        pubsub = self.pubsub
+
+        async def listen() -> None:
+            async for msg in pubsub.listen():
+                if msg["type"] == "message":
+                    sink.hit(_decode(msg["data"]))
+
+        self.task = asyncio.ensure_future(listen())
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+        if self.pubsub is not None:
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.client.aclose()
+        await self.server.aclose()
+
+    async def publish(self, body: Payload) -> None:
+        self.pipe.publish(PIPELINED_EVENTS, _encode(body))
+        self.queued += 1
+        if self.queued >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.queued:
+            self.queued = 0
+            await self.pipe.execute()

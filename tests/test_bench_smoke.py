@@ -63,9 +63,19 @@ def test_broker_rows(broker: str) -> None:
     result = run_bench("--broker", broker, f"--{broker}-url", url)
     tests = ("req1", "req50", "pubsub", "durable-publish", "durable-notify")
     sides = ("raw", "interlink", "FastStream")
-    check_positive(rows(result), [(broker, test, side) for test in tests for side in sides])
+    extra = {"nats": [("nats", test, "raw natsrpy") for test in ("req1", "req50", "pubsub")],
+             "redis": [("redis", "pubsub", "raw pipelined")]}.get(broker, [])
+    check_positive(rows(result), [(broker, test, side) for test in tests for side in sides] + extra)
     assert not result["notes"], result["notes"]
     assert not result["machine"]["brokers"][broker].startswith("unreachable")
+
+
+def test_profile_writes_one_profile_per_side(tmp_path: Path) -> None:
+    run_bench("--broker", "memory", "--profile", str(tmp_path))
+    names = sorted(p.name for p in tmp_path.glob("*.prof"))
+    assert names == ["memory-pubsub-interlink.prof", "memory-req1-direct_call.prof", "memory-req1-interlink.prof",
+                     "memory-req50-direct_call.prof", "memory-req50-interlink.prof"]
+    assert "function calls" in (tmp_path / "memory-req1-interlink.txt").read_text()
 
 
 @pytest.mark.parametrize("flag", ["--help"])

@@ -119,7 +119,9 @@ def translate(exc: BaseException, shown: str, doing: str, vhost: str = "/") -> I
     if isinstance(exc, _AMQP_ERRORS):
         if isinstance(exc, errors.AMQPConnectionError) and exc.args and exc.args[0] == 111:
             text = "connection refused (is RabbitMQ running and listening on that port?)"
-        elif doing == "connect" and shown.startswith("amqps:") and "reset" in text.lower():
+        elif doing == "connect" and shown.startswith("amqps:") and any(
+                sign in text.lower() for sign in ("reset", "certificate required", "certificate_required")):
+            # the refusal arrives as a reset or, with TLS 1.3, as a 'certificate required' alert
             text += " (does the broker require a client certificate? certfile= and keyfile=, or tls=)"
         lost = doing != "connect" and not isinstance(exc, errors.InvalidFrameError)
         return (ConnectionLost if lost else BrokerError)(f"{shown}: {doing}: {text}")

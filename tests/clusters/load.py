@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import interlink
 from tests.faults.harness import Figures, Workers, wait_until
@@ -28,6 +29,7 @@ class Sent:
     stored: list[int]
     refused: int
     longest: float
+    errors: Counter[str] = field(default_factory=Counter)  # what the refused calls raised
 
 
 def until(done: asyncio.Event) -> Iterator[int]:
@@ -51,8 +53,9 @@ async def send(bus: interlink.Bus, subject: str, numbers: Iterator[int], concurr
             try:
                 await bus.notify(subject, n)
                 result.stored.append(n)
-            except interlink.InterlinkError:
+            except interlink.InterlinkError as exc:
                 result.refused += 1
+                result.errors[f"{type(exc).__name__}: {exc}"[:200]] += 1
             result.longest = max(result.longest, time.monotonic() - start)
 
     await asyncio.gather(*(caller() for _ in range(concurrency)))
@@ -67,6 +70,8 @@ def figures(scenario: str, workers: Workers, sent: Sent) -> ClusterFigures:
                             sum(count - 1 for count in handled.values() if count > 1),
                             refused=sent.refused, stall=sent.longest)
     result.print()
+    for error, count in sent.errors.most_common(3):
+        print(f"[cluster] refused {count}x: {error}")
     return result
 
 

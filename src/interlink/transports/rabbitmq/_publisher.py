@@ -32,6 +32,7 @@ LOST = (aiormq.exceptions.ChannelInvalidStateError, aiormq.exceptions.AMQPConnec
 # channel error caused by another publish fails every confirm pending on the channel.
 REFUSED = (aiormq.exceptions.ChannelClosed, aiormq.exceptions.DeliveryError)
 RETRIES = 5
+NACK_RETRIES = 8  # ~7 s of backoff: a cluster's nacks around a failover
 STORE_WAIT = 10.0  # seconds a caller waits for its confirm (through a reconnect) before ConnectionLost
 
 
@@ -75,6 +76,12 @@ class Publisher:
                 raw = await self.channel.get_underlay_channel()
                 result = await raw.basic_publish(body, exchange=exchange, routing_key=routing_key,
                                                  properties=properties, mandatory=mandatory)
+            except aiormq.exceptions.DeliveryError:
+                refused += 1
+                if refused >= NACK_RETRIES or self.closing:
+                    raise
+                if refused >= 2:
+                    await _renew(raw)
             except REFUSED:
                 refused += 1
                 if refused >= RETRIES or self.closing:
@@ -101,3 +108,14 @@ class Publisher:
     def close(self) -> None:
         """From now on a lost connection fails a publish instead of waiting for the reconnect."""
         self.closing = True
+
+
+async def _renew(raw: aiormq.abc.AbstractChannel) -> None:
+    """Close a channel the broker keeps nacking; the robust channel reopens as a new one.
+
+    Seen on a RabbitMQ 3.10 cluster: a channel opened while a quorum queue was electing a
+    new leader went on nacking every publish to it, minutes after the election.
+    """
+    if not raw.is_closed:
+        with contextlib.suppress(Exception):
+            await raw.close(ConnectionError("renewing a channel the broker keeps nacking"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 import aiormq
@@ -23,6 +24,8 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from interlink._errors import ConnectionLost
+
+log = logging.getLogger("interlink")
 
 OnReturn = Callable[[], Awaitable[None]]
 
@@ -117,5 +120,6 @@ async def _renew(raw: aiormq.abc.AbstractChannel) -> None:
     new leader went on nacking every publish to it, minutes after the election.
     """
     if not raw.is_closed:
+        log.warning("RabbitMQ nacked publishes twice in a row on channel %s: opening a new one", raw.number)
         with contextlib.suppress(Exception):
             await raw.close(ConnectionError("renewing a channel the broker keeps nacking"))

@@ -8,6 +8,7 @@ a prefix of this run's own, so names never meet another run's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import uuid
@@ -150,6 +151,8 @@ async def served(request: pytest.FixtureRequest, own_nats_url: str) -> AsyncIter
         yield item
     finally:
         logging.getLogger("interlink").removeHandler(watch)
+        with contextlib.suppress(Exception):  # the machine's Redis keeps a dead-letter stream forever
+            await item.purge()
         await raw.close()
         await bus.close(grace=2.0)
 

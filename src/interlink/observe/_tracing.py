@@ -25,6 +25,7 @@ message and step aside while it is the API's proxy or no-op provider.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -46,22 +47,29 @@ _tracer: Tracer | None = None
 # opentelemetry-api loads a provider named by this variable on first use; read once (a per-message os.environ lookup)
 _PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 _provider: TracerProvider | None = None
+_absent_until = 0.0
+_monotonic = time.monotonic
 
 
 def use_tracer_provider(provider: TracerProvider | None) -> None:
     """Report interlink's spans to ``provider`` instead of the global one (None: the global one again)."""
-    global _tracer, _provider
-    _provider, _tracer = provider, None
+    global _tracer, _provider, _absent_until
+    _provider, _tracer, _absent_until = provider, None, 0.0
 
 
 def tracer() -> Tracer | None:
-    """interlink's tracer from the chosen or global provider, or None while no real provider is installed."""
-    global _tracer
+    """interlink's tracer from the chosen or global provider, or None while no real provider is installed.
+
+    "None" is looked up again at most once a second (asking the API costs an environment lookup
+    per call): spans start within a second of an SDK provider being set globally.
+    """
+    global _tracer, _absent_until
     if _tracer is None:
-        if _provider is None and getattr(trace, "_TRACER_PROVIDER", True) is None and not _PROVIDER_FROM_ENV:
-            return None  # no global provider yet: what get_tracer_provider() finds, without its per-call lookups
+        if _provider is None and _monotonic() < _absent_until:
+            return None
         provider = _provider or trace.get_tracer_provider()
         if isinstance(provider, _NOT_SDK):
+            _absent_until = _monotonic() + 1.0
             return None
         from interlink import __version__
 

@@ -152,3 +152,43 @@ async def test_no_spans_while_no_sdk_provider_is_installed() -> None:
     from interlink.observe import _tracing
 
     assert _tracing.tracer() is None
+
+
+WITHOUT_OTEL = """
+import asyncio, importlib.abc, sys
+
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "opentelemetry" or name.startswith("opentelemetry."):
+            raise ModuleNotFoundError(name)
+        return None
+
+sys.meta_path.insert(0, Absent())
+import interlink
+from interlink.observe import _hooks
+
+svc = interlink.Service("plain")
+
+@svc.endpoint("plain.echo")
+async def echo(body: object) -> object:
+    return body
+
+async def main() -> None:
+    async with interlink.connect("memory://plain") as bus:
+        await bus.serve(svc)
+        assert await bus.request("plain.echo", 1) == 1
+        assert await bus.publish("plain.event", 2)
+
+asyncio.run(main())
+assert _hooks._TRACING is False
+assert not [m for m in sys.modules if m.startswith("opentelemetry")], "opentelemetry was imported"
+print("ok")
+"""
+
+
+def test_without_opentelemetry_nothing_of_it_is_imported() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", WITHOUT_OTEL], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -81,8 +81,11 @@ def tracing_enabled() -> bool:
     """Whether spans are made: opentelemetry-api is installed and INTERLINK_TRACING is not ``off``."""
     if os.environ.get("INTERLINK_TRACING", "").lower() in ("off", "0", "false", "no"):
         return False
-    return importlib.util.find_spec("opentelemetry") is not None and \
-        importlib.util.find_spec("opentelemetry.trace") is not None
+    try:
+        return importlib.util.find_spec("opentelemetry") is not None and \
+            importlib.util.find_spec("opentelemetry.trace") is not None
+    except (ImportError, ValueError):  # a broken or half-installed package counts as absent
+        return False
 
 
 _TRACING = tracing_enabled()

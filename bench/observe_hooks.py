@@ -1,5 +1,5 @@
 """The observe hooks alone, per message, in CPU microseconds: what each variant adds to a handling
-and to a send, measured without a broker (so the machine's load matters far less than end to end).
+and to a request or publish, measured without a broker (so the machine's load matters far less than end to end).
 
     .venv/bin/python -m bench.observe_hooks            # (b)-(d) in this environment
     INTERLINK_TRACING=off .venv/bin/python -m bench.observe_hooks   # (a)'s code path
@@ -59,7 +59,11 @@ async def main(variant: str) -> dict[str, float]:
     for _ in range(N // 4):
         await out.request(message, 1.0)
     sending = (time.process_time() - start) / (N // 4) * 1e6
-    return {"handling_us": handling, "request_us": sending}
+    start = time.process_time()
+    for _ in range(N // 4):
+        await out.publish(message, durable=False)
+    publishing = (time.process_time() - start) / (N // 4) * 1e6
+    return {"handling_us": handling, "request_us": sending, "publish_us": publishing}
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -137,9 +138,9 @@ def handler_metrics(service: str, spec: HandlerSpec) -> HandlerMetrics:
 class Outgoing(Protocol):
     """What the bus sends through: the transport, or layers around it (spans, metrics)."""
 
-    async def request(self, message: Message, timeout: float) -> Message: ...
-    async def send(self, message: Message) -> None: ...
-    async def publish(self, message: Message, *, durable: bool = True) -> None: ...
+    def request(self, message: Message, timeout: float) -> Coroutine[Any, Any, Message]: ...
+    def send(self, message: Message) -> Coroutine[Any, Any, None]: ...
+    def publish(self, message: Message, *, durable: bool = True) -> Coroutine[Any, Any, None]: ...
 
 
 def outgoing(transport: Transport, sender: str, system: str) -> Outgoing:

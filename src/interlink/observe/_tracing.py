@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -195,19 +196,17 @@ class TracedTransport:
         finally:
             span.end()
 
-    async def send(self, message: Message) -> None:
-        if (_tracer or tracer()) is None:
-            await self._inner.send(message)
-            return
+    def send(self, message: Message) -> Coroutine[Any, Any, None]:
+        if (_tracer or tracer()) is None:  # the transport's own coroutine: no layer of ours to await
+            return self._inner.send(message)
         span = self._start(message, "send" if h.REPLY_TO in message.headers else "notify", SpanKind.PRODUCER)
-        await self._produced(span, self._inner.send(message))
+        return self._produced(span, self._inner.send(message))
 
-    async def publish(self, message: Message, *, durable: bool = True) -> None:
+    def publish(self, message: Message, *, durable: bool = True) -> Coroutine[Any, Any, None]:
         if (_tracer or tracer()) is None:
-            await self._inner.publish(message, durable=durable)
-            return
+            return self._inner.publish(message, durable=durable)
         span = self._start(message, "gather" if h.INBOX in message.headers else "publish", SpanKind.PRODUCER)
-        await self._produced(span, self._inner.publish(message, durable=durable))
+        return self._produced(span, self._inner.publish(message, durable=durable))
 
     @staticmethod
     async def _produced(span: Span | None, sending: Any) -> None:

@@ -87,3 +87,37 @@ async def test_the_default_tap_hears_publishes(url: str, name: str) -> None:
             await tap.stop()
         assert [s for s in seen if s[1] == subject] == [("publish", subject)]
         assert await observer.transport.backlog() == []  # not reported there (docs/dashboard.md)
+
+
+@pytest.mark.parametrize(("url", "name"), [("amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ"),
+                                           ("redis://127.0.0.1:6379/0", "Redis")])
+async def test_a_serving_connection_reports_its_own_durable_backlog(url: str, name: str) -> None:
+    require_broker(url, name)
+    service = unique("backlogged")
+    svc = Service(service)
+    release = asyncio.Event()
+
+    @svc.endpoint(f"{service}.work", max_concurrency=2)
+    async def work(body: int) -> None:
+        await release.wait()
+
+    async with interlink.connect(url) as bus:
+        await bus.serve(svc)
+        for n in range(6):
+            await bus.notify(f"{service}.work", n)
+        row = None
+        for _ in range(100):  # until both handlers hold one and the rest wait in the broker
+            rows = [b for b in await bus.transport.backlog() if b.subject == f"{service}.work"]
+            row = rows[0] if rows else None
+            if row is not None and row.pending + row.in_flight == 6 and row.in_flight == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert row is not None and (row.service, row.kind) == (service, "endpoint")
+        assert (row.pending, row.in_flight) == (4, 2)
+        release.set()
+        for _ in range(100):
+            (row,) = [b for b in await bus.transport.backlog() if b.subject == f"{service}.work"]
+            if row.pending + row.in_flight == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert (row.pending, row.in_flight) == (0, 0)

@@ -214,6 +214,11 @@ class Consumer:
         self._idle: asyncio.Event | None = None
         self._passive: set[str] = set()
 
+    @property
+    def busy(self) -> int:
+        """Deliveries handed to the handler and not yet settled."""
+        return self._busy
+
     async def start(self) -> None:
         """Declare, bind and consume; retried when a shared live queue vanished in between."""
         for attempt in range(1, SETUP_ATTEMPTS + 1):

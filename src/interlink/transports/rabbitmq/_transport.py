@@ -74,8 +74,9 @@ from interlink._errors import (
     ValidationError,
 )
 from interlink.transports._wire import fit, text_headers
-from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
+from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, Transport
 from interlink.transports.rabbitmq import _dead as dead_letters
+from interlink.transports.rabbitmq._backlog import queue_backlog
 from interlink.transports.rabbitmq._consumer import Consumer, RawConsumer, to_message, underlay
 from interlink.transports.rabbitmq._delayed import Delayed
 from interlink.transports.rabbitmq._hosts import FailoverConnection
@@ -490,6 +491,12 @@ class RabbitTransport(Transport):
             raise translate(exc, self.options.shown, "remove dead letters") from None
 
     # -- consuming ---------------------------------------------------------------------
+
+    async def backlog(self) -> list[Backlog]:
+        try:
+            return await queue_backlog(list(self._consumers), self._scratch)
+        except _AMQP_ERRORS as exc:
+            raise translate(exc, self.options.shown, "read the queues") from None
 
     async def consume(self, binding: Binding, handler: Handler) -> Subscription:
         self._started()

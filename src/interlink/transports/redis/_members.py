@@ -25,7 +25,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from interlink._subjects import matches
-from interlink.transports.base import Binding, Handler
+from interlink.transports.base import Backlog, Binding, Handler
 from interlink.transports.redis import _lua as lua
 from interlink.transports.redis._frames import read_message
 from interlink.transports.redis._pubsub import PubSub
@@ -93,6 +93,20 @@ class Member:
         self._glob: tuple[str, bool] | None = None
         self._channel: str | None = None
         self._stopped = False
+
+    async def backlog(self) -> Backlog | None:
+        """What waits for this member's durable group: the group's lag (entries not yet delivered, Redis
+        7.0+) and its pending entries list (delivered, not yet acknowledged); None for live-only members."""
+        reader = self._reader
+        if reader is None or not self.binding.durable:
+            return None
+        for fields in await self.transport.link.call("XINFO", "GROUPS", reader.key):
+            info = dict(zip(fields[::2], fields[1::2], strict=False))
+            if info.get(b"name") == reader.group.encode():
+                lag = info.get(b"lag")  # nil when Redis cannot tell (entries deleted in between)
+                return Backlog(self.binding.name or self.binding.group or "", self.binding.kind,
+                               self.binding.pattern, int(lag or 0), int(info.get(b"pending") or 0))
+        return None
 
     async def start(self) -> None:
         binding, keys, options = self.binding, self.transport.keys, self.transport.options

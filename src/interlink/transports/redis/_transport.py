@@ -100,7 +100,7 @@ import msgspec
 import redis.exceptions as rexc
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, RequestTimeout
-from interlink.transports.base import Binding, Handler, Message, Subscription, Transport
+from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, Transport
 from interlink.transports.redis import _lua as lua
 from interlink.transports.redis._conn import Link, broker_error, stop_task
 from interlink.transports.redis._delayed import Delayed
@@ -389,6 +389,18 @@ class RedisTransport(Transport):
         if binding.durable:
             self._delayed.start_mover()  # where services run, due delayed messages move
         return member
+
+    async def backlog(self) -> list[Backlog]:
+        """The durable groups this connection consumes (one row per group, however many members here)."""
+        rows: dict[tuple[str, str], Backlog] = {}
+        try:
+            for member in list(self._members):
+                row = await member.backlog()
+                if row is not None:
+                    rows[(row.kind, row.subject)] = row
+        except (*_Errors, TimeoutError) as exc:
+            raise broker_error(exc, self.url) from None
+        return list(rows.values())
 
     def forget(self, member: Member) -> None:
         with contextlib.suppress(ValueError):

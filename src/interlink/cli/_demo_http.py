@@ -96,9 +96,13 @@ async def _one_ride(http: Client, secret: str, passenger: str, results: dict[str
         recorder.step(ride_id, "notification", "phone (HTTP)", "gateway", "POST /rides")
         note = await asyncio.wait_for(proposed, 10)
         results["latency_ms"].append(round((time.monotonic() - started) * 1000, 2))
-        status = await http.request("GET", f"/rides/{ride_id}", headers=auth)
+        for _ in range(50):  # trip learns of the proposal on its own (eventually consistent): ask again
+            status = await http.request("GET", f"/rides/{ride_id}", headers=auth)
+            document = status.json()
+            if status.status_code != 200 or document["trip"]["status"] == "driver_proposed":
+                break
+            await asyncio.sleep(0.05)
         _count(results, "GET /rides/{id}", status.status_code)
-        document = status.json()
         cancel = await http.request("DELETE", f"/rides/{ride_id}", headers=auth,
                                     params={"reason": "changed my mind"})
         _count(results, "DELETE /rides/{id}", cancel.status_code)

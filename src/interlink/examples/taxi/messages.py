@@ -112,3 +112,8 @@ class Payment(msgspec.Struct, frozen=True):
     ride_id: str
     amount_cents: int
     authorised: bool
+    captured: bool = False
+
+
+class CapturePayment(msgspec.Struct, frozen=True):
+    ride_id: str

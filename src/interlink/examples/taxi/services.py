@@ -7,9 +7,11 @@ import hashlib
 import time
 
 from interlink import Context, Service, ServiceError
+from interlink.examples.taxi import store
 from interlink.examples.taxi.messages import (
     Assignment,
     CancelRide,
+    CapturePayment,
     DriverOffer,
     DriverProposed,
     OfferRequest,
@@ -25,6 +27,7 @@ from interlink.examples.taxi.messages import (
     TripRejected,
     VerifyPassenger,
 )
+from interlink.examples.taxi.store import Ride
 from interlink.examples.taxi.telemetry import recorder, since
 
 passenger = Service("passenger", version="1.0.0")
@@ -37,18 +40,17 @@ notification = Service("notification", version="1.0.0")
 BLOCKED = {"p-blocked"}
 OFFER_WINDOW = 0.25  # seconds the dispatcher waits for driver offers
 
-# What each service knows, kept in its process. Production services keep it in their
-# databases so that every instance sees it; the example runs one instance of each.
-_rides: dict[str, RideStatus] = {}
-_awaiting_payment: dict[str, RideRequest] = {}
-_assignments: dict[str, Assignment] = {}
-_payments: dict[str, Payment] = {}
+
+class Settings:
+    capture_delay = 1.0  # seconds from a driver's proposal to the payment capture (production: the ride's end)
 
 
-def _set_status(ride_id: str, status: str, driver_id: str | None = None) -> None:
-    ride = _rides.get(ride_id)
-    if ride is not None and ride.status != "cancelled":
-        _rides[ride_id] = RideStatus(ride_id, ride.passenger_id, status, driver_id or ride.driver_id)
+settings = Settings()
+
+# Trip, billing and the dispatcher keep what they know in `store`: dicts in this process by
+# default, PostgreSQL tables with `interlink demo --dsn DSN` (then any number of instances in
+# any number of processes share it). Each change is one unit of work with its outgoing messages
+# (the outbox) and the incoming message's id (the inbox: the effect happens once per message id).
 
 
 # -- passenger: request/response ------------------------------------------
@@ -62,67 +64,78 @@ async def verify(req: VerifyPassenger, ctx: Context) -> PassengerStatus:
 
 # -- trip: receives the phone's notification, orchestrates -------------------
 
-@trip.endpoint("trip.request")
+@trip.endpoint("trip.request", order_by="passenger_id")  # one passenger's requests in order
 async def request_ride(ride: RideRequest, ctx: Context) -> None:
     recorder.latency("notification", since(ride.requested_at))
     recorder.step(ride.ride_id, "notification", ctx.sender, "trip", ctx.subject)
-    if ride.ride_id in _rides:  # a redelivered request: already under way
-        return
-    _rides[ride.ride_id] = RideStatus(ride.ride_id, ride.passenger_id, "requested")
-    started = time.time()
+    started = time.time()  # the remote call first (a read), then one unit of work with its effects
     status: PassengerStatus = await ctx.request(
         "passenger.verify", VerifyPassenger(ride.passenger_id), timeout=2.0, reply_type=PassengerStatus)
     recorder.latency("request/response", since(started))
     recorder.step(ride.ride_id, "request/response", "trip", "passenger", "passenger.verify")
-    if not status.ok:
-        _set_status(ride.ride_id, "rejected")
-        await ctx.publish("trip.rejected", TripRejected(ride.ride_id, ride.passenger_id, "passenger blocked",
-                                                        time.time()))
-        return
-    _set_status(ride.ride_id, "awaiting_payment")
-    await ctx.send("billing.preauthorise",
-                   PreAuthorise(ride.ride_id, ride.passenger_id, fare_cents(ride), time.time()),
-                   reply_to="trip.payment-authorised")
+    async with store.unit(ctx) as unit:
+        if unit.duplicate or await unit.ride(ride.ride_id) is not None:
+            return  # a redelivered request: already under way
+        key = ride.passenger_id
+        if not status.ok:
+            await unit.save_ride(Ride(ride, "rejected"))
+            await unit.publish("trip.rejected", TripRejected(ride.ride_id, key, "passenger blocked", time.time()),
+                               key=key)
+            return
+        await unit.save_ride(Ride(ride, "awaiting_payment"))
+        await unit.send("billing.preauthorise", PreAuthorise(ride.ride_id, key, fare_cents(ride), time.time()),
+                        reply_to="trip.payment-authorised", key=key)
     recorder.step(ride.ride_id, "request/async response", "trip", "billing", "billing.preauthorise")
-    _awaiting_payment[ride.ride_id] = ride
 
 
 @trip.endpoint("trip.payment-authorised")
 async def payment_authorised(reply: PaymentAuthorised, ctx: Context) -> None:
     recorder.latency("request/async response", since(reply.requested_at))
     recorder.step(reply.ride_id, "request/async response", ctx.sender, "trip", ctx.subject)
-    ride = _awaiting_payment.pop(reply.ride_id, None)
-    if ride is None:
-        raise ServiceError("not_found", f"no ride {reply.ride_id} awaits payment on this instance")
-    if not reply.ok:
-        _set_status(ride.ride_id, "rejected")
-        await ctx.publish("trip.rejected", TripRejected(ride.ride_id, ride.passenger_id, reply.reason,
-                                                        time.time()))
-        return
-    _set_status(ride.ride_id, "created")
-    await ctx.publish("trip.created", TripCreated(ride.ride_id, ride.passenger_id, ride.pickup, time.time()))
+    async with store.unit(ctx) as unit:
+        ride = await unit.ride(reply.ride_id)
+        if unit.duplicate or ride is None or ride.status != "awaiting_payment":
+            return  # handled before, or cancelled meanwhile
+        req = ride.request
+        if not reply.ok:
+            await unit.save_ride(Ride(req, "rejected"))
+            await unit.publish("trip.rejected", TripRejected(req.ride_id, req.passenger_id, reply.reason,
+                                                             time.time()), key=req.passenger_id)
+            return
+        await unit.save_ride(Ride(req, "created"))
+        await unit.publish("trip.created", TripCreated(req.ride_id, req.passenger_id, req.pickup, time.time()),
+                           key=req.passenger_id)
 
 
 @trip.endpoint("trip.get")
 async def get_ride(query: RideQuery) -> RideStatus:
-    ride = _rides.get(query.ride_id)
+    async with store.unit() as unit:
+        ride = await unit.ride(query.ride_id)
     if ride is None:
         raise ServiceError("not_found", f"no ride {query.ride_id}")
-    return ride
+    return ride.public()
 
 
 @trip.endpoint("trip.cancel")
 async def cancel_ride(cancel: CancelRide, ctx: Context) -> None:
-    ride = _rides.get(cancel.ride_id)
-    if ride is None or (cancel.passenger_id and cancel.passenger_id != ride.passenger_id):
-        return  # nothing of this passenger's to cancel
-    _rides[cancel.ride_id] = RideStatus(ride.ride_id, ride.passenger_id, "cancelled", ride.driver_id)
-    await ctx.publish(f"ride.{ride.ride_id}.cancelled", cancel)
+    async with store.unit(ctx) as unit:
+        ride = await unit.ride(cancel.ride_id)
+        if unit.duplicate or ride is None or cancel.passenger_id not in ("", ride.request.passenger_id):
+            return  # handled before, or nothing of this passenger's to cancel
+        await unit.save_ride(Ride(ride.request, "cancelled", ride.driver_id))
+        await unit.publish(f"ride.{cancel.ride_id}.cancelled", cancel, key=ride.request.passenger_id)
 
 
 @trip.subscribe("driver.proposed")
-async def track_driver(event: DriverProposed) -> None:
-    _set_status(event.ride_id, "driver_proposed", event.driver_id)
+async def track_driver(event: DriverProposed, ctx: Context) -> None:
+    async with store.unit(ctx) as unit:
+        ride = await unit.ride(event.ride_id)
+        if unit.duplicate or ride is None or ride.status == "cancelled":
+            return
+        await unit.save_ride(Ride(ride.request, "driver_proposed", event.driver_id))
+        # a delayed message: billing captures the payment later (stored by the broker until then)
+        await unit.notify("billing.capture", CapturePayment(event.ride_id), key=event.passenger_id,
+                          delay=settings.capture_delay)
 
 
 def fare_cents(ride: RideRequest) -> int:
@@ -130,19 +143,31 @@ def fare_cents(ride: RideRequest) -> int:
     return 500 + int(distance * 100_000)
 
 
-# -- billing: request/async response ------------------------------------------
+# -- billing: request/async response, and a delayed capture --------------------
 
 @billing.endpoint("billing.preauthorise")
 async def preauthorise(req: PreAuthorise, ctx: Context) -> PaymentAuthorised:
     await asyncio.sleep(0.005)  # the card processor
     ok = req.amount_cents < 50_000
-    _payments[req.ride_id] = Payment(req.ride_id, req.amount_cents, ok)
+    async with store.unit(ctx) as unit:
+        if not unit.duplicate:
+            await unit.save_payment(Payment(req.ride_id, req.amount_cents, ok))
     return PaymentAuthorised(req.ride_id, ok, req.requested_at, "" if ok else "amount over limit")
+
+
+@billing.endpoint("billing.capture")
+async def capture(req: CapturePayment, ctx: Context) -> None:
+    async with store.unit(ctx) as unit:
+        found = await unit.payment(req.ride_id)
+        if unit.duplicate or found is None or not found.authorised or found.captured:
+            return
+        await unit.capture(found)  # the card processor would be charged here
 
 
 @billing.endpoint("billing.payment")
 async def payment(query: RideQuery) -> Payment:
-    found = _payments.get(query.ride_id)
+    async with store.unit() as unit:
+        found = await unit.payment(query.ride_id)
     if found is None:
         raise ServiceError("not_found", f"no payment for ride {query.ride_id}")
     return found
@@ -165,18 +190,22 @@ async def find_driver(event: TripCreated, ctx: Context) -> None:
                       "driver.offer-requested")
         if best is None or reply.body.eta_seconds < best.eta_seconds:
             best = reply.body
-    if best is None:
-        await ctx.publish("trip.rejected", TripRejected(event.ride_id, event.passenger_id, "no driver",
-                                                        time.time()))
-        return
-    _assignments[event.ride_id] = Assignment(event.ride_id, best.driver_id, best.eta_seconds, offers)
-    await ctx.publish("driver.proposed", DriverProposed(
-        event.ride_id, event.passenger_id, best.driver_id, best.eta_seconds, offers, time.time()))
+    key = event.passenger_id
+    async with store.unit(ctx) as unit:
+        if unit.duplicate:
+            return
+        if best is None:
+            await unit.publish("trip.rejected", TripRejected(event.ride_id, key, "no driver", time.time()), key=key)
+            return
+        await unit.save_assignment(Assignment(event.ride_id, best.driver_id, best.eta_seconds, offers))
+        await unit.publish("driver.proposed", DriverProposed(
+            event.ride_id, key, best.driver_id, best.eta_seconds, offers, time.time()), key=key)
 
 
 @dispatcher.endpoint("dispatcher.assignment")
 async def assignment(query: RideQuery) -> Assignment:
-    found = _assignments.get(query.ride_id)
+    async with store.unit() as unit:
+        found = await unit.assignment(query.ride_id)
     if found is None:
         raise ServiceError("not_found", f"no driver assigned to ride {query.ride_id} yet")
     return found

@@ -249,7 +249,7 @@ class Bus:
         """
         due = due_time(delay, at, self.transport.max_delay)
         message = self._envelope(subject, body, parent, headers)
-        await (self.out.send(message) if due is None else self._schedule(message, due, False))
+        await (self.out.send(message) if due is None else self._schedule(message, due, False, parent))
         return message.headers[h.MESSAGE_ID]
 
     async def send(self, subject: str, body: Any = None, *, reply_to: str, headers: dict[str, str] | None = None,
@@ -266,7 +266,7 @@ class Bus:
         cid = message.headers[h.MESSAGE_ID]
         message.headers[h.CORRELATION_ID] = cid
         message.headers[h.REPLY_TO] = reply_to
-        await (self.out.send(message) if due is None else self._schedule(message, due, False))
+        await (self.out.send(message) if due is None else self._schedule(message, due, False, parent))
         return cid
 
     async def publish(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
@@ -281,11 +281,15 @@ class Bus:
             raise ValueError("a delayed publish is stored, so it cannot be durable=False")
         message = self._envelope(subject, body, parent, headers)
         await (self.out.publish(message, durable=durable) if due is None
-               else self._schedule(message, due, True))
+               else self._schedule(message, due, True, parent))
         return message.headers[h.MESSAGE_ID]
 
-    def _schedule(self, message: Message, due: float, publish: bool) -> Awaitable[None]:
+    def _schedule(self, message: Message, due: float, publish: bool, parent: Context | None) -> Awaitable[None]:
         message.headers[h.DUE] = f"{due:.3f}"
+        if parent is not None and parent.traceparent:
+            # no producer span is recorded for a delayed message: its receiver's span hangs off
+            # the span the handler's own message came from, so that the trace has no hole
+            message.headers[h.TRACEPARENT] = parent.traceparent
         return self.transport.schedule(message, due, publish=publish)
 
     async def gather(self, subject: str, body: Any = None, within: float = 1.0, max_replies: int | None = None,

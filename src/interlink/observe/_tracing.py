@@ -24,7 +24,6 @@ message and step aside while it is the API's proxy or no-op provider.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
 
 _NOT_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 _tracer: Tracer | None = None
-# opentelemetry-api loads a provider named by this variable on first use; read once (a per-message os.environ lookup)
-_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 _provider: TracerProvider | None = None
 _absent_until = 0.0
 _monotonic = time.monotonic

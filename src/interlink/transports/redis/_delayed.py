@@ -26,7 +26,7 @@ import msgspec
 
 from interlink._errors import InterlinkError
 from interlink.transports.base import Message
-from interlink.transports.redis._conn import Script
+from interlink.transports.redis._conn import Script, stop_task
 from interlink.transports.redis._streams import encode
 
 if TYPE_CHECKING:
@@ -71,10 +71,7 @@ class Delayed:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        await stop_task(task)
 
     async def _run(self) -> None:
         while True:

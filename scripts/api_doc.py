@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import interlink
 from scripts._api_examples import EXAMPLES
 
 MODULES = ["interlink", "interlink.testing", "interlink.gateway", "interlink.outbox"]
@@ -47,7 +48,11 @@ def _signature(obj: Any) -> str:
     except ValueError:
         return "(...)"
     text = re.sub(r" at 0x[0-9a-f]+", "", str(sig))
-    return re.sub(r"(?<=[:>] )'([^']*)'", r"\1", text).replace("typing.", "").replace("interlink._", "")
+    text = re.sub(r"(?<=[:>] )'([^']*)'", r"\1", text).replace("typing.", "")
+    # a public name is shown by the name users import it under, not by its private module
+    text = re.sub(r"\b(?:interlink\.)?_[a-z_]+\.([A-Z]\w*)",
+                  lambda m: m[1] if m[1] in interlink.__all__ else m[0], text)
+    return text.replace("interlink._", "")
 
 
 def _fence(doc: str) -> str:

@@ -52,8 +52,9 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoRes
 from interlink.transports._wire import fit
 from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, TapHandler, Transport
 from interlink.transports.nats import _tap
+from interlink.transports.nats._consumer import Consumer
 from interlink.transports.nats._delayed import Delayed, delayed_stream, has_schedules
-from interlink.transports.nats._jetstream import JetStream, PullConsumer, consumer_config
+from interlink.transports.nats._jetstream import JetStream, consumer_config
 from interlink.transports.nats._options import parse as parse_options
 from interlink.transports.nats._retry import Backoff, ack_error, passing_code
 from interlink.transports.nats._streams import EVENTS_STREAM, WORK_STREAM
@@ -72,7 +73,6 @@ from interlink.transports.nats._support import (
     broker_errors,
     consumer_name,
     describe,
-    drain,
     log,
     safe_url,
     service_error_headers,
@@ -84,7 +84,6 @@ if TYPE_CHECKING:
 
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription as NatsSubscription
-    from nats.js.api import ConsumerConfig
 
     from interlink._registry import InstanceInfo
 
@@ -127,7 +126,7 @@ class NatsTransport(Transport):
         self._start_errors: list[Exception] = []
         self._errors = 0
         self._quiet_until = 0.0
-        self._consumers: set[_Consumer] = set()
+        self._consumers: set[Consumer] = set()
         self._inboxes: list[NatsSubscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._delayed: Delayed | None = None
@@ -422,8 +421,8 @@ class NatsTransport(Transport):
 
     # -- consuming -----------------------------------------------------------
 
-    async def consume(self, binding: Binding, handler: Handler) -> _Consumer:
-        consumer = _Consumer(self, Pool(handler, binding.max_inflight))
+    async def consume(self, binding: Binding, handler: Handler) -> Consumer:
+        consumer = Consumer(self, Pool(handler, binding.max_inflight))
         try:
             if self._delayed is not None and binding.durable:
                 await self._delayed.start_mover()  # where services run, due delayed messages move
@@ -435,7 +434,7 @@ class NatsTransport(Transport):
             raise
         return consumer
 
-    async def _bind(self, consumer: _Consumer, binding: Binding) -> None:
+    async def _bind(self, consumer: Consumer, binding: Binding) -> None:
         pattern, group = binding.pattern, binding.group
         inflight, ack_wait = binding.max_inflight, binding.ack_wait
         if binding.kind == "endpoint":
@@ -454,63 +453,3 @@ class NatsTransport(Transport):
             await consumer.pull(EVENTS_STREAM, config, EVENT_PREFIX_LEN, settle=True)
         else:
             await consumer.listen(ANY_EVENT + pattern, group, EVENT_PREFIX_LEN)
-
-
-class _Consumer:
-    """One consume() call: core subscriptions and a JetStream member feeding one pool."""
-
-    def __init__(self, transport: NatsTransport, pool: Pool) -> None:
-        self._transport = transport
-        self._client = transport.client
-        self._pool = pool
-        self._subs: list[NatsSubscription] = []
-        self._member: PullConsumer | None = None
-        self._stopped = False
-        transport._consumers.add(self)
-
-    async def listen(self, subject: str, group: str | None, strip: int, *, requests: bool = False) -> None:
-        """A core subscription. Only requests are answered to the NATS reply subject: a message stored
-        through JetStream and heard live carries the sender's acknowledgement inbox there, which
-        must never get a handler's reply (the sender would take it for the stream's answer)."""
-        pool = self._pool
-
-        async def deliver(msg: Msg) -> None:
-            headers = msg.headers
-            if headers is None:
-                headers = {}
-            elif MSG_ID in headers:  # a durable publish heard live: the stream's id is not ours to show
-                del headers[MSG_ID]
-            await pool.put(Message(msg.subject[strip:], msg.data, headers, (msg.reply or None) if requests else None))
-
-        with broker_errors(self._transport.url, f"subscribe to {subject}"):
-            self._subs.append(await self._client.subscribe(subject, group or "", cb=deliver))
-
-    async def pull(self, stream: str, config: ConsumerConfig, strip: int, *, settle: bool) -> None:
-        self._member = PullConsumer(self._transport._jetstream, stream, config, self._pool, strip=strip,
-                                    settle=settle)
-        await self._member.start()
-
-    def resume(self) -> None:
-        if self._member is not None:
-            self._member.resume()
-
-    async def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        stops = [drain(self._client, sub) for sub in self._subs]
-        if self._member is not None:
-            stops.append(self._member.stop())
-        await asyncio.gather(*stops)
-        for message in await self._pool.close():
-            if message.receipt is not None:  # never started: back to the broker for another member
-                with contextlib.suppress(InterlinkError):
-                    await message.receipt.nack(0)
-        self._transport._consumers.discard(self)
-
-    def abort(self) -> None:
-        """Cancel handlers still running (their unsettled messages are redelivered)."""
-        if self._member is not None:
-            self._member.abort()
-        self._pool.cancel()
-        self._transport._consumers.discard(self)

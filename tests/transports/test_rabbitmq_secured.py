@@ -83,5 +83,5 @@ async def test_a_refused_handshake_is_a_clear_broker_error(node: OwnRabbit, cert
 
 async def test_an_unreadable_tls_file_is_named(node: OwnRabbit, tmp_path: Path) -> None:
     missing = tmp_path / "missing.pem"
-    with pytest.raises(ValueError, match=re.escape(f"certfile={str(missing)!r} cannot be read")):
+    with pytest.raises(interlink.BrokerError, match=re.escape(f"certfile={str(missing)!r} cannot be read")):
         interlink.connect(f"{node.tls_url}?certfile={missing}")

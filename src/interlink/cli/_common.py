@@ -109,7 +109,8 @@ def run(coro: Coroutine[Any, Any, int], *, serving: bool = False) -> int:
     """Run a command; turn interlink errors into a one-line message and an exit code.
 
     ``serving``: a long-running command (``run``, ``gateway``), run on uvloop when installed.
-    A ``ValueError`` is bad input (an unknown URL scheme, a bad URL option): exit 2.
+    A ``ValueError`` is bad input (an unknown URL scheme, say): exit 2; a URL option a transport
+    cannot use is a ``BrokerError`` (exit 5), as every transport raises it.
     """
     try:
         return _loop.run(coro) if serving else asyncio.run(coro)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from interlink._errors import BrokerError
+
 _PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::(\d{1,5}))?")
 _OURS = ("prefix", "queue_type", "expires", "dead_expires", "window", "connect_timeout")
@@ -60,7 +62,15 @@ class Options:
 
 
 def parse_url(url: str) -> Options:
-    """Split hosts and interlink options off an ``amqp://`` URL; ValueError names what is wrong."""
+    """Split hosts and interlink options off an ``amqp://`` URL; a BrokerError names what is wrong
+    (as on the other brokers: a URL the transport cannot use, raised before any connection)."""
+    try:
+        return _parse(url)
+    except ValueError as exc:
+        raise BrokerError(str(exc)) from None
+
+
+def _parse(url: str) -> Options:
     parts = urlsplit(url)
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     default_port = 5671 if parts.scheme == "amqps" else 5672

@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "interlink.cli"]
 
 
-def start(*args: str) -> subprocess.Popen[str]:
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def call(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:

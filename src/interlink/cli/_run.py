@@ -119,16 +119,16 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with interlink.connect(broker_url(args.broker, embedded_ok=True), name=app.name) as bus:
-            running = await app.serve(bus, only=only, instances=counts)
-            server = await _serve_gateway(app, bus, http) if http else None
-            await health.serving(bus, len(running))
-            _announce(args, app, running, f"http://{http[0]}:{http[1]}" if http else None)
-            await stop.wait()
-            health.draining()
-            if not args.json:
-                console.print(f"[dim]draining: in-flight handlers get {args.grace:.0f}s[/]")
-            if server is not None:
-                await server.stop()
+            async with app.running(bus, only=only, instances=counts, grace=args.grace) as running:
+                server = await _serve_gateway(app, bus, http) if http else None
+                await health.serving(bus, len(running))
+                _announce(args, app, running, f"http://{http[0]}:{http[1]}" if http else None)
+                await stop.wait()
+                health.draining()
+                if not args.json:
+                    console.print(f"[dim]draining: in-flight handlers get {args.grace:.0f}s[/]")
+                if server is not None:
+                    await server.stop()
             await bus.close(grace=args.grace)
     finally:
         await health.close()

@@ -14,6 +14,7 @@
         assert await bus.request("greeter.hello", "ada") == "hello, ada"
 """
 
+from interlink import _logthrottle  # noqa: F401  (installs the limit on repeated warnings)
 from interlink._app import App
 from interlink._bus import Bus, Instance
 from interlink._connect import connect

@@ -20,6 +20,7 @@ import msgspec
 import pytest
 
 import interlink
+from interlink._logthrottle import THROTTLE
 from interlink.testing import unique
 from interlink.testing.conformance import eventually
 from interlink.transports.base import Message
@@ -145,11 +146,13 @@ async def served(request: pytest.FixtureRequest, own_nats_url: str) -> AsyncIter
     item = Served(broker, url, bus, raw, unique("wire"), unique("w"), unique("t"))
     watch = _Refusals(item)
     logging.getLogger("interlink").addHandler(watch)
+    burst, THROTTLE.burst = THROTTLE.burst, 0  # every refusal counted here, so none may be held back
     try:
         await bus.serve(make_service(item))
         await item.purge()
         yield item
     finally:
+        THROTTLE.burst = burst
         logging.getLogger("interlink").removeHandler(watch)
         with contextlib.suppress(Exception):  # the machine's Redis keeps a dead-letter stream forever
             await item.purge()

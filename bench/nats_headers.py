@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from nats.aio.client import __version__ as nats_version
 from nats.aio.msg import Msg
 
-from interlink.transports.nats._support import FastClient
+from interlink.transports.nats._client import FastClient
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode

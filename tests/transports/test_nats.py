@@ -25,7 +25,8 @@ from interlink.testing import unique
 from interlink.testing.conformance import counting_service, eventually
 from interlink.transports.base import Binding, Message
 from interlink.transports.nats import NatsTransport
-from interlink.transports.nats._support import FastClient, consumer_name
+from interlink.transports.nats._client import FastClient
+from interlink.transports.nats._support import consumer_name
 from tests.conftest import NATS_URL, require_broker
 from tests.transports.nats_servers import ConfiguredServer
 

@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js.api import ConsumerConfig
 
-from interlink._errors import InterlinkError
+from interlink._errors import BrokerError, InterlinkError
 from interlink.transports.base import Message
+from interlink.transports.nats._client import parse_headers
 from interlink.transports.nats._jetstream import PullConsumer
 from interlink.transports.nats._support import MSG_ID, Pool, broker_errors, drain
 
@@ -36,17 +36,21 @@ class Consumer:
         through JetStream and heard live carries the sender's acknowledgement inbox there, which
         must never get a handler's reply (the sender would take it for the stream's answer)."""
         pool = self._pool
+        transport = self._transport
 
-        async def deliver(msg: Msg) -> None:
-            headers = msg.headers
+        def deliver(raw_subject: bytes, reply: bytes, data: bytes, raw_headers: bytes | None) -> None:
+            headers = parse_headers(raw_headers) if raw_headers is not None else None
             if headers is None:
                 headers = {}
             elif MSG_ID in headers:  # a durable publish heard live: the stream's id is not ours to show
                 del headers[MSG_ID]
-            await pool.put(Message(msg.subject[strip:], msg.data, headers, (msg.reply or None) if requests else None))
+            address = (reply.decode(errors="replace") or None) if requests else None
+            if not pool.put_nowait(Message(raw_subject.decode(errors="replace")[strip:], data, headers, address)):
+                transport.report(BrokerError(f"slow consumer, a message on {subject} dropped "
+                                             f"({pool.limit} waiting to be handled)"))
 
         with broker_errors(self._transport.url, f"subscribe to {subject}"):
-            self._subs.append(await self._client.subscribe(subject, group or "", cb=deliver))
+            self._subs.append(await self._client.subscribe_direct(subject, deliver, group or ""))
 
     async def pull(self, stream: str, config: ConsumerConfig, strip: int, *, settle: bool) -> None:
         self._member = PullConsumer(self._transport._jetstream, stream, config, self._pool, strip=strip,

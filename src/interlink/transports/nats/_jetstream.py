@@ -34,6 +34,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from interlink._errors import BrokerError, InterlinkError
 from interlink.transports.base import Message
+from interlink.transports.nats._client import FastClient, parse_headers
 from interlink.transports.nats._options import DAY, Options
 from interlink.transports.nats._retry import retrying
 from interlink.transports.nats._streams import DEAD_STREAM, check_existing, replicas_for, stream_configs
@@ -56,7 +57,6 @@ from interlink.transports.nats._support import (
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
@@ -85,7 +85,7 @@ def consumer_config(name: str, filter_subject: str, *, new_only: bool, inflight:
 class JetStream:
     """Stream and consumer management, and the dead-letter browser, on one connection."""
 
-    def __init__(self, client: Client, options: Options) -> None:
+    def __init__(self, client: FastClient, options: Options) -> None:
         self.client = client
         self.url = options.url
         self.jsm = client.jsm()
@@ -263,8 +263,8 @@ class PullConsumer:
     async def start(self) -> None:
         await self._declare()
         with broker_errors(self._js.url, "subscribe"):
-            self._sub = await self._client.subscribe(self._inbox, cb=self._on_message)
-            await self._pull()
+            self._sub = await self._client.subscribe_direct(self._inbox, self._on_message)
+            self._pull()
         self._task = asyncio.ensure_future(self._maintain())
 
     async def stop(self) -> None:
@@ -290,16 +290,16 @@ class PullConsumer:
         self._config = await self._js.ensure_consumer(self._stream, self._config)
         self._next = f"{API_PREFIX}.CONSUMER.MSG.NEXT.{self._stream}.{self._config.name}"
 
-    async def _on_message(self, msg: Msg) -> None:
-        reply = msg.reply
-        if not reply:
-            await self._on_status(msg.headers)
+    def _on_message(self, subject: bytes, raw_reply: bytes, data: bytes, raw_headers: bytes | None) -> None:
+        headers = parse_headers(raw_headers) if raw_headers is not None else None
+        if not raw_reply:
+            self._on_status(headers)
             return
+        reply = raw_reply.decode(errors="replace")
         self._active = True
         if self._credit:
             self._credit -= 1
         self._busy += 1
-        headers = msg.headers
         if headers is None:
             headers = {}
         else:
@@ -309,10 +309,11 @@ class PullConsumer:
             receipt = JetStreamReceipt(self._js.settler, reply)
         else:
             self._js.settler.add(reply, b"+ACK")
-        message = Message(msg.subject[self._strip:], msg.data, headers, None, delivery_count(reply), receipt)
-        await self._pool.put(message, self._release)
+        message = Message(subject.decode(errors="replace")[self._strip:], data, headers, None,
+                          delivery_count(reply), receipt)
+        self._pool.put_nowait(message, self._release)  # never refused: credit bounds the deliveries
 
-    async def _on_status(self, headers: dict[str, str] | None) -> None:
+    def _on_status(self, headers: dict[str, str] | None) -> None:
         self._active = True
         headers = headers or {}
         code = headers.get(STATUS, "")
@@ -321,22 +322,23 @@ class PullConsumer:
         pending = headers.get(PENDING, "")
         self._credit = max(0, self._credit - int(pending)) if pending.isdigit() else 0
         if code in ("404", "408"):  # the request ran out: ask again
-            await self._pull()
+            self._pull()
         else:  # 409 and the like: the consumer was removed, or the server refused the pull
             log.debug("pull on %s answered %s %s", self._config.name, code, headers.get("Description", ""))
             self.resume(1.0)
 
     async def _release(self) -> None:
         self._busy -= 1
-        await self._pull()
+        self._pull()
 
-    async def _pull(self) -> None:
+    def _pull(self) -> None:
         want = self._size - self._busy - self._credit
         if want < self._threshold or self._stopped or not self._client.is_connected:
             return
         self._credit += want
         try:
-            await self._client.publish(self._next, self._request % want, self._inbox)
+            if not self._client.post_nowait(self._next, self._request % want, self._inbox):
+                raise ConnectionError("not connected")
         except Exception as exc:  # the reconnect, or the watchdog, pulls again
             self._credit -= want
             log.debug("pull on %s not sent: %s", self._config.name, describe(exc))
@@ -350,7 +352,7 @@ class PullConsumer:
                 if not self._active and self._credit:  # open requests went silent: declare anew and pull
                     self.resume()
                 elif not self._active:
-                    await self._pull()
+                    self._pull()
                 self._active = False
                 continue
             self._kick.clear()
@@ -359,7 +361,7 @@ class PullConsumer:
             try:
                 await self._declare()
                 self._credit = 0
-                await self._pull()
+                self._pull()
             except InterlinkError as exc:
                 log.warning("consumer %s: %s; trying again", self._config.name, exc)
                 self.resume(1.0)

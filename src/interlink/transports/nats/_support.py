@@ -22,10 +22,10 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription as NatsSubscription
-from nats.protocol.command import hpub_cmd
 
 from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoResponders, ValidationError
 from interlink.transports.base import Handler, Message
+from interlink.transports.nats._client import FastClient
 
 log = logging.getLogger("interlink.nats")
 
@@ -45,71 +45,7 @@ STATUS = "Status"
 PENDING = "Nats-Pending-Messages"
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-HEADER_NAME = _TOKEN  # what a header name may be when interlink sends it
-
-
-class FastClient(Client):
-    """nats-py's client with header encoding and parsing done in a few C-level
-    string operations instead of per character: headers are most of interlink's
-    per-message cost otherwise. Anything unusual (status lines, odd keys, line
-    breaks in values, bad UTF-8) falls back to nats-py's own code.
-    """
-
-    async def _send_publish(self, subject: str, reply: str, payload: bytes, payload_size: int,
-                            headers: dict[str, Any] | None) -> None:
-        if not headers or not subject:
-            return await super()._send_publish(subject, reply, payload, payload_size, headers)
-        text = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
-        lines = len(headers)
-        if text.count("\r") != lines or text.count("\n") != lines or not _TOKEN.fullmatch("".join(headers)):
-            return await super()._send_publish(subject, reply, payload, payload_size, headers)
-        self.stats["out_msgs"] += 1
-        self.stats["out_bytes"] += payload_size
-        await self._send_command(hpub_cmd(subject, reply, b"NATS/1.0\r\n" + text.encode() + b"\r\n", payload))
-        if self._flush_queue is not None and self._flush_queue.empty():
-            await self._flush_pending()
-
-    async def _send_ping(self, future: asyncio.Future[Any] | None = None) -> None:
-        # nats-py writes PING straight to the socket, ahead of commands still waiting in its buffer
-        # for the flusher task (a SUB, say): flush() could then return before the server has the
-        # subscription, and a message published right after would miss it. Write those first.
-        if self._pending_data_size and self._transport is not None:
-            self._transport.writelines(self._pending[:])
-            self._pending = []
-            self._pending_data_size = 0
-        await super()._send_ping(future)
-
-    async def _process_headers(self, headers: bytes | None) -> dict[str, str] | None:
-        if not headers or headers[8] != 13:  # "NATS/1.0 503": a status line
-            return await super()._process_headers(headers)
-        try:
-            text = headers[10:].decode()
-        except UnicodeDecodeError:
-            return lenient_headers(headers[10:])
-        out: dict[str, str] = {}
-        for line in text.split("\r\n"):
-            key, sep, value = line.partition(":")
-            if sep:
-                out[key.strip()] = value.strip()
-        return out or None
-
-
-def lenient_headers(raw: bytes) -> dict[str, str] | None:
-    """Header lines of which some are not UTF-8: those are dropped with one warning (see transports._wire)."""
-    out: dict[str, str] = {}
-    dropped = 0
-    for line in raw.split(b"\r\n"):
-        key, sep, value = line.partition(b":")
-        if not sep:
-            continue
-        try:
-            out[key.strip().decode()] = value.strip().decode()
-        except UnicodeDecodeError:
-            dropped += 1
-    if dropped:
-        log.warning("NATS: ignored %d header(s) that are not UTF-8 text", dropped)
-    return out or None
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # what a header name may be when interlink sends it
 
 
 #: The NATS services API (ADR-32) error code of each interlink error code; any other is 500.
@@ -232,7 +168,7 @@ class Settler:
     with the process only means a redelivery, which at-least-once allows.
     """
 
-    def __init__(self, client: Client, url: str, delay: float = 0.001) -> None:
+    def __init__(self, client: FastClient, url: str, delay: float = 0.001) -> None:
         self._client = client
         self._url = url
         self._delay = delay
@@ -258,7 +194,7 @@ class Settler:
         batch, self._batch = self._batch, []
         try:
             for reply, payload in batch:
-                await self._client.publish(reply, payload)
+                await self._client.post(reply, payload)
         except Exception as exc:  # the broker redelivers what was not settled
             log.warning("NATS %s: %d settle(s) not sent: %s", safe_url(self._url), len(batch), describe(exc))
 
@@ -292,6 +228,7 @@ class JetStreamReceipt:
             self._settler.add(self._reply, payload)
 
 
+SLOW_CONSUMER = 512 * 1024  # messages a core subscription may hold unhandled (nats-py's default limit)
 Release = Callable[[], Awaitable[None]]
 Item = tuple[Message, Release | None]
 
@@ -308,11 +245,29 @@ class Pool:
     def __init__(self, handler: Handler, size: int) -> None:
         self.handler = handler
         self.size = max(1, size)
+        self.limit = SLOW_CONSUMER
         self.backlog: deque[Item] = deque()
         self.idle: deque[asyncio.Future[Item | None]] = deque()
         self.workers: list[asyncio.Task[None]] = []
         self.room: asyncio.Future[None] | None = None
         self.closing = False
+
+    def put_nowait(self, message: Message, release: Release | None = None) -> bool:
+        """Hand ``message`` to a worker without waiting: to an idle one, else into the backlog.
+        False (the message is dropped) when the backlog already holds ``limit`` messages: a
+        slow consumer, as nats-py's own pending limit would have dropped it."""
+        idle = self.idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result((message, release))
+                return True
+        if len(self.backlog) >= self.limit:
+            return False
+        self.backlog.append((message, release))
+        if len(self.workers) < self.size:
+            self.workers.append(asyncio.ensure_future(self._work()))
+        return True
 
     async def put(self, message: Message, release: Release | None = None) -> None:
         """Hand ``message`` to a worker; ``release`` is awaited once its handler has returned."""

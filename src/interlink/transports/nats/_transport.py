@@ -52,6 +52,7 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoRes
 from interlink.transports._wire import fit
 from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, TapHandler, Transport
 from interlink.transports.nats import _tap
+from interlink.transports.nats._client import FastClient, parse_headers
 from interlink.transports.nats._consumer import Consumer
 from interlink.transports.nats._delayed import Delayed, delayed_stream, has_schedules
 from interlink.transports.nats._jetstream import JetStream, consumer_config
@@ -68,7 +69,6 @@ from interlink.transports.nats._support import (
     MSG_ID,
     STATUS,
     WORK,
-    FastClient,
     Pool,
     broker_errors,
     consumer_name,
@@ -102,7 +102,10 @@ def _header_cost(name: str, value: str) -> int:
     return len(name.encode()) + len(value.encode()) + 4  # "name: value\r\n"
 
 
-def _expire(future: asyncio.Future[Msg | None]) -> None:
+Reply = tuple[bytes, "dict[str, str] | None"]  # a reply's payload and headers
+
+
+def _expire(future: asyncio.Future[Reply | None]) -> None:
     if not future.done():
         future.set_result(None)  # None means: no reply in time
 
@@ -117,7 +120,7 @@ class NatsTransport(Transport):
         self.url, self.retention = self.options.url, self.options.retention
         self._client: FastClient | None = None
         self._js: JetStream | None = None
-        self._pending: dict[str, asyncio.Future[Msg | None]] = {}
+        self._pending: dict[str, asyncio.Future[Reply | None]] = {}
         self._tokens = itertools.count(1)
         self._prefix = ""
         self._prefix_len = 0
@@ -142,7 +145,7 @@ class NatsTransport(Transport):
             self._prefix = f"{client.new_inbox()}."
             self._prefix_len = len(self._prefix)
             with broker_errors(self.url, "subscribe"):
-                self._inboxes.append(await client.subscribe(f"{self._prefix}*", cb=self._on_reply))
+                self._inboxes.append(await client.subscribe_direct(f"{self._prefix}*", self._on_reply))
             self._js = JetStream(client, self.options)
             schedules = has_schedules(str(client._server_info.get("version", "")))
             self._js.streams = (*self._js.streams, delayed_stream(self.options, self._js.replicas, schedules))
@@ -209,9 +212,13 @@ class NatsTransport(Transport):
             if len(self._start_errors) >= self.url.count(",") + 1:
                 self._starting.set_result(self._start_errors[0])
             return
+        self.report(exc)
+
+    def report(self, exc: BaseException) -> None:
+        """Log a connection error; a flood (slow consumer drops) logs once per interval."""
         self._errors += 1
         now = asyncio.get_running_loop().time()
-        if now >= self._quiet_until:  # a flood (slow consumer drops) logs once per interval
+        if now >= self._quiet_until:
             self._quiet_until = now + ERROR_LOG_INTERVAL
             more = f" ({self._errors - 1} more since the last report)" if self._errors > 1 else ""
             self._errors = 0
@@ -248,12 +255,13 @@ class NatsTransport(Transport):
 
     # -- core NATS -----------------------------------------------------------
 
-    async def _call(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Msg | None:
+    async def _call(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply | None:
         """Publish with a reply to the muxed inbox; the reply, or None after ``timeout``.
 
         The same idea as nats-py's ``request`` (one wildcard inbox subscription),
         kept here so that a lost connection can fail every call in flight at once
-        with ConnectionLost instead of leaving it to its timeout.
+        with ConnectionLost instead of leaving it to its timeout, and so that a
+        reply reaches its caller straight from the read loop (no ``Msg``, no task hop).
         """
         client = self.client
         if not client.is_connected:
@@ -262,11 +270,11 @@ class NatsTransport(Transport):
             self._check_size(body, headers)
         token = str(next(self._tokens))
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Msg | None] = loop.create_future()
+        future: asyncio.Future[Reply | None] = loop.create_future()
         self._pending[token] = future
         timer = loop.call_later(timeout, _expire, future)
         try:
-            await client.publish(subject, body, self._prefix + token, headers)
+            await client.post(subject, body, self._prefix + token, headers)
             return await future
         except InterlinkError:
             raise
@@ -276,19 +284,19 @@ class NatsTransport(Transport):
             timer.cancel()
             del self._pending[token]
 
-    async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.get(msg.subject[self._prefix_len:])
+    def _on_reply(self, subject: bytes, reply: bytes, data: bytes, raw_headers: bytes | None) -> None:
+        future = self._pending.get(subject[self._prefix_len:].decode(errors="replace"))
         if future is not None and not future.done():  # else the requester gave up: dropped
-            future.set_result(msg)
+            future.set_result((data, parse_headers(raw_headers) if raw_headers is not None else None))
 
     async def request(self, message: Message, timeout: float) -> Message:
         reply = await self._call(message.subject, message.body, message.headers, timeout)
         if reply is None:
             raise RequestTimeout(f"no reply from {message.subject!r} within {timeout:.3f}s")
-        headers = reply.headers
-        if headers is not None and not reply.data and headers.get(STATUS) == "503":
+        data, headers = reply
+        if headers is not None and not data and headers.get(STATUS) == "503":
             raise NoResponders(f"no instance serves {message.subject!r}")
-        return Message(message.subject, reply.data, headers or {})
+        return Message(message.subject, data, headers or {})
 
     async def reply(self, address: str, message: Message) -> None:
         if not REPLY_ADDRESS.fullmatch(address):  # from the wire: never let it garble the protocol line
@@ -302,7 +310,7 @@ class NatsTransport(Transport):
         if len(body) > self._room:
             self._check_size(body, message.headers)
         try:
-            await self.client.publish(subject, body, headers=message.headers)
+            await self.client.post(subject, body, "", message.headers)
         except Exception as exc:
             raise translate(exc, self.url, subject) from None
 
@@ -356,7 +364,8 @@ class NatsTransport(Transport):
                 continue
             if ack is None:
                 continue  # no acknowledgement in time (a leader lost with the request, say): resend
-            if not ack.data and ack.headers and ack.headers.get(STATUS) == "503":
+            data, ack_headers = ack
+            if not data and ack_headers and ack_headers.get(STATUS) == "503":
                 if not declared:  # no stream: the server lost its state; declare (bounded) and resend
                     declared = True
                     with contextlib.suppress(TimeoutError, InterlinkError):
@@ -364,7 +373,7 @@ class NatsTransport(Transport):
                     continue
                 if await backoff.wait():  # no stream leader right now: an election
                     continue
-            code, err_code, error = ack_error(ack.data)
+            code, err_code, error = ack_error(data)
             if not error:
                 return
             if passing_code(code, err_code) and await backoff.wait():  # "JetStream temporarily unavailable"

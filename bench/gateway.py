@@ -37,7 +37,7 @@ from bench._wrk import WrkMissing, version
 LIBRARIES = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools")
 #: (numerator, denominator, target (None: only reported), what it says)
 RATIOS: tuple[tuple[str, str, float | None, str], ...] = (
-    ("gateway", "fastapi", 2.0, "target >= 2x"), ("gateway", "hello", 0.5, "aim 0.5x"),
+    ("gateway", "fastapi", 3.0, "target >= 3x"), ("gateway", "hello", 0.5, "aim 0.5x"),
     ("gateway", "gateway-asyncio", None, "uvloop over asyncio"),
     ("gateway", "gateway-baseline", None, "this checkout over the baseline"))
 

@@ -29,18 +29,7 @@ from interlink.gateway._replies import Replies, ReplyRoute, SendRoute
 from interlink.gateway._router import Endpoint, Router, dispatch
 from interlink.gateway._routes import GatherRoute, NotifyRoute, PublishRoute, RequestRoute, RouteEndpoint, Runtime
 from interlink.gateway._stream import Hub, StreamRoute
-from interlink.gateway.middleware import (
-    AccessLog,
-    Authenticate,
-    Authenticator,
-    Cors,
-    GatewayMetrics,
-    Limits,
-    Metrics,
-    RateLimiter,
-    RequestId,
-    ServerErrors,
-)
+from interlink.gateway.middleware import Authenticate, Authenticator, Cors, Edge, GatewayMetrics, Limits, RateLimiter
 from interlink.observe import tracing_enabled
 
 if TYPE_CHECKING:  # the dashboard extra may not be installed
@@ -156,10 +145,7 @@ class Gateway:
             app = self.dashboard = Dashboard(app, c.dashboard, c.auth, self.bus)
         if c.cors is not None:
             app = Cors(app, c.cors)
-        app = Metrics(app, self.metrics)
-        app = AccessLog(app)
-        app = RequestId(app)
-        return ServerErrors(app)
+        return Edge(app, self.metrics)
 
     async def start(self) -> Gateway:
         """Serve the gateway's own endpoints on the bus; returns once they are live."""

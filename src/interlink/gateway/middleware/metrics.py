@@ -16,16 +16,13 @@ buckets on every observation, which was a tenth of the gateway's own time per re
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interlink._resilience import Breaker, Policies
-from interlink.gateway._router import options_of
 from interlink.observe._metrics import Histogram
 
 _STATE = {"closed": 0, "half_open": 1, "open": 2}
@@ -98,31 +95,3 @@ class GatewayMetrics:
         histogram.observe(seconds)
         if status >= 500:
             self._errors[route, status] = self._errors.get((route, status), 0) + 1
-
-
-class Metrics:
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        m = self.metrics
-        start = time.perf_counter()
-        status = 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        m.in_flight += 1
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            m.in_flight -= 1
-            options = options_of(scope)
-            m.observe(options.name if options else "-", scope["method"], status, time.perf_counter() - start)

@@ -181,3 +181,36 @@ async def test_any_redis_frame_and_entry_fields(served: Served, request: pytest.
         await settle(served, before, "endpoint", frame)
 
     await run(served, request, st.tuples(frames, redis_fields), case)
+
+
+def _nats_frame(envelope: bytes, body: bytes, version: int = 1, extra: int = 0) -> bytes:
+    return bytes((0xC1, version)) + max(0, len(envelope) + extra).to_bytes(2, "big") + envelope + body
+
+
+envelopes = st.one_of(
+    st.dictionaries(st.sampled_from(PROTOCOL_FIELDS) | st.text(max_size=10),
+                    st.sampled_from(ODD_NUMBERS) | st.text(max_size=30), max_size=6).map(msgspec.json.encode),
+    st.dictionaries(st.text(max_size=8), json_values, max_size=4).map(msgspec.json.encode),
+    json_values.map(msgspec.json.encode), st.binary(max_size=60))
+nats_frames = st.one_of(
+    st.tuples(envelopes, bodies).map(lambda d: _nats_frame(*d)),
+    st.tuples(envelopes, bodies, st.integers(0, 255), st.integers(-3, 3)).map(lambda d: _nats_frame(*d)),
+    st.binary(max_size=6).map(lambda b: b"\xc1" + b))
+
+
+@pytest.mark.parametrize("served", ["nats"], indirect=True)
+@pytest.mark.parametrize("channel", ["endpoint", "subscription", "request"])
+async def test_any_nats_frame(served: Served, request: pytest.FixtureRequest, channel: str) -> None:
+    """Payloads starting with the frame's magic byte, of any shape (see docs/protocol.md, "The frame"),
+    with or without NATS headers beside them."""
+    async def case(drawn: tuple[bytes, Any]) -> None:
+        payload, headers = drawn
+        if channel == "request":
+            assert await served.raw.request(served.subject, payload, headers, 15.0) is not None, "no answer"
+            await served.alive()
+            return
+        before = len(served.got if channel == "endpoint" else served.heard), len(served.refused)
+        await put(served, channel, payload, headers)
+        await settle(served, before, channel, payload)
+
+    await run(served, request, st.tuples(nats_frames, st.one_of(st.none(), byte_headers)), case)

@@ -12,11 +12,17 @@ from nats.js.api import ConsumerConfig
 from interlink._errors import BrokerError, InterlinkError
 from interlink.transports.base import Message
 from interlink.transports.nats._client import parse_headers
+from interlink.transports.nats._frame import MAGIC, unframe
 from interlink.transports.nats._jetstream import PullConsumer
 from interlink.transports.nats._support import MSG_ID, Pool, broker_errors, drain
 
 if TYPE_CHECKING:
     from interlink.transports.nats._transport import NatsTransport
+
+
+#: Marks the reply address of a framed request; a space is never part of a NATS subject.
+FRAMED = "framed "
+MAGIC_BYTE = bytes((MAGIC,))
 
 
 class Consumer:
@@ -39,13 +45,16 @@ class Consumer:
         transport = self._transport
 
         def deliver(raw_subject: bytes, reply: bytes, data: bytes, raw_headers: bytes | None) -> None:
-            headers = parse_headers(raw_headers) if raw_headers is not None else None
-            if headers is None:
-                headers = {}
-            elif MSG_ID in headers:  # a durable publish heard live: the stream's id is not ours to show
+            headers, body, defect = unframe(data, parse_headers(raw_headers) if raw_headers is not None else None)
+            if MSG_ID in headers:  # a durable publish heard live: the stream's id is not ours to show
                 del headers[MSG_ID]
-            address = (reply.decode(errors="replace") or None) if requests else None
-            if not pool.put_nowait(Message(raw_subject.decode(errors="replace")[strip:], data, headers, address)):
+            address = None
+            if requests and reply:  # a framed request is answered framed (see NatsTransport.reply)
+                address = reply.decode(errors="replace")
+                if defect is None and data[:1] == MAGIC_BYTE:
+                    address = FRAMED + address
+            message = Message(raw_subject.decode(errors="replace")[strip:], body, headers, address, defect=defect)
+            if not pool.put_nowait(message):
                 transport.report(BrokerError(f"slow consumer, a message on {subject} dropped "
                                              f"({pool.limit} waiting to be handled)"))
 

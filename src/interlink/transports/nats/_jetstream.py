@@ -35,6 +35,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from interlink._errors import BrokerError, InterlinkError
 from interlink.transports.base import Message
 from interlink.transports.nats._client import FastClient, parse_headers
+from interlink.transports.nats._frame import unframe
 from interlink.transports.nats._options import DAY, Options
 from interlink.transports.nats._retry import retrying
 from interlink.transports.nats._streams import DEAD_STREAM, check_existing, replicas_for, stream_configs
@@ -194,11 +195,11 @@ class JetStream:
 
         async def on_message(msg: Msg) -> None:
             if msg.reply:
-                headers = msg.headers or {}
+                headers, body, _ = unframe(msg.data, msg.headers)
                 headers.pop(MSG_ID, None)
                 tokens = msg.reply.split(".")
                 seq = int(tokens[5] if len(tokens) == 9 else tokens[7])
-                got.append((seq, Message(msg.subject[len(DEAD):], msg.data, headers)))
+                got.append((seq, Message(msg.subject[len(DEAD):], body, headers)))
             if (not msg.reply or len(got) >= count) and not done.done():
                 done.set_result(None)  # a status means the stream has no more
 
@@ -300,17 +301,15 @@ class PullConsumer:
         if self._credit:
             self._credit -= 1
         self._busy += 1
-        if headers is None:
-            headers = {}
-        else:
-            headers.pop(MSG_ID, None)
+        headers, body, defect = unframe(data, headers)
+        headers.pop(MSG_ID, None)
         receipt = None
         if self._settle:
             receipt = JetStreamReceipt(self._js.settler, reply)
         else:
             self._js.settler.add(reply, b"+ACK")
-        message = Message(subject.decode(errors="replace")[self._strip:], data, headers, None,
-                          delivery_count(reply), receipt)
+        message = Message(subject.decode(errors="replace")[self._strip:], body, headers, None,
+                          delivery_count(reply), receipt, defect)
         self._pool.put_nowait(message, self._release)  # never refused: credit bounds the deliveries
 
     def _on_status(self, headers: dict[str, str] | None) -> None:

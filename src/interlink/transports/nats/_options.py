@@ -20,6 +20,9 @@ option                 meaning
 ``tls_hostname=NAME``  the name the server certificate must carry (when connecting by IP)
 ``creds=PATH``         a ``.creds`` file (user JWT and NKey seed, as ``nsc`` writes it)
 ``nkey=PATH``          a file holding an NKey user seed (``SU...``)
+``envelope=FORM``      how messages carry the envelope: ``frame`` (default, in front of the
+                       payload) or ``headers`` (NATS headers, as releases before the frame;
+                       for a rolling upgrade, see docs/protocol.md)
 =====================  ===================================================================
 
 A duration is seconds, or a number with ``s``, ``m``, ``h`` or ``d``; a size is
@@ -48,7 +51,8 @@ _SIZES = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 _NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
 _FILES = ("tls_ca", "tls_cert", "tls_key", "creds", "nkey")
-KNOWN = ("retention", "replicas", "max_age", "max_bytes", "dead_max_age", "storage", "tls_hostname", *_FILES)
+KNOWN = ("retention", "replicas", "max_age", "max_bytes", "dead_max_age", "storage", "tls_hostname", "envelope",
+         *_FILES)
 _CREDS_JWT = re.compile(r"-----BEGIN NATS USER JWT-----\s*\n\s*([A-Za-z0-9_\-=]+\.[A-Za-z0-9_\-=]+\.[A-Za-z0-9_\-=]+)")
 _CREDS_SEED = re.compile(r"-----BEGIN USER NKEY SEED-----\s*\n\s*(SU[A-Z2-7]+)")
 
@@ -68,6 +72,7 @@ class Options:
     tls_hostname: str | None = None
     creds: str | None = None
     nkey: str | None = None
+    envelope: str = "frame"  # or "headers"
 
     def connect_options(self) -> dict[str, Any]:
         """Keyword arguments for nats-py's ``connect``."""
@@ -113,6 +118,10 @@ def _read(servers: str, values: dict[str, str], tls: ssl.SSLContext | None) -> O
         if kind not in ("file", "memory"):
             raise BrokerError(f"storage={values['storage']!r} must be 'file' or 'memory'")
         options["storage"] = StorageType(kind)
+    if "envelope" in values:
+        if values["envelope"] not in ("frame", "headers"):
+            raise BrokerError(f"envelope={values['envelope']!r} must be 'frame' or 'headers'")
+        options["envelope"] = values["envelope"]
     for key in _FILES:
         if key in values:
             readable(key, values[key])

@@ -57,7 +57,7 @@ _error_reply = msgspec.json.Decoder(dict[str, Any])
 
 
 def service_error_headers(headers: dict[str, str], body: bytes) -> dict[str, str]:
-    """``headers`` of an error reply plus the ADR-32 error headers, so NATS service clients see an error.
+    """The ADR-32 error headers of an error reply (``headers``, ``body``), so NATS service clients see an error.
 
     ``Nats-Service-Error`` is ``"<code>: <message>"`` (one line, at most 1000 characters),
     ``Nats-Service-Error-Code`` the number of SERVICE_ERROR_CODES.
@@ -70,7 +70,7 @@ def service_error_headers(headers: dict[str, str], body: bytes) -> dict[str, str
             if isinstance(message, str) and message:
                 text = f"{code}: {message}"
     text = " ".join(text.split())[:1000]
-    return {**headers, SERVICE_ERROR: text, SERVICE_ERROR_CODE: str(SERVICE_ERROR_CODES.get(code, 500))}
+    return {SERVICE_ERROR: text, SERVICE_ERROR_CODE: str(SERVICE_ERROR_CODES.get(code, 500))}
 
 
 def safe_url(url: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from interlink.transports.base import Backlog, Message, TapHandler, TapKind
+from interlink.transports.nats._frame import unframe
 from interlink.transports.nats._support import DEAD, EVENT_PREFIX_LEN, MSG_ID, WORK, drain
 
 if TYPE_CHECKING:
@@ -31,9 +32,12 @@ _INBOX = "_INBOX."
 _JS_ACK = "$JS.ACK."
 
 
-def classify(msg: Msg) -> tuple[TapKind, str] | None:
-    """The delivery kind and interlink subject of a message seen on the wire, or None for NATS's own."""
+def classify(msg: Msg, headers: dict[str, str] | None = None) -> tuple[TapKind, str] | None:
+    """The delivery kind and interlink subject of a message seen on the wire (``headers``: its
+    envelope, framed or not; the NATS headers when None), or None for NATS's own."""
     subject = msg.subject
+    if headers is None:
+        headers = msg.headers
     first = subject[0]
     if msg.reply.startswith(_JS_ACK):  # JetStream delivering a stored message: seen when it was stored
         return None
@@ -44,7 +48,7 @@ def classify(msg: Msg) -> tuple[TapKind, str] | None:
             return "publish", subject[EVENT_PREFIX_LEN:]
         if subject.startswith(DEAD):
             return "dead", subject[len(DEAD):]
-        if subject.startswith(_INBOX) and msg.headers and "il-re" in msg.headers:
+        if subject.startswith(_INBOX) and headers and "il-re" in headers:
             return "reply", subject
         return None
     if first == "$" or not msg.reply:
@@ -65,11 +69,11 @@ class Tap:
 
 async def tap(client: Client, handler: TapHandler) -> Tap:
     async def deliver(msg: Msg) -> None:
-        seen = classify(msg)
+        headers, body, _ = unframe(msg.data, msg.headers)
+        seen = classify(msg, headers)
         if seen is not None:
-            headers = msg.headers or {}
             headers.pop(MSG_ID, None)
-            handler(seen[0], Message(seen[1], msg.data, headers))
+            handler(seen[0], Message(seen[1], body, headers))
 
     sub = await client.subscribe(">", cb=deliver, pending_msgs_limit=TAP_PENDING)
     await client.flush(timeout=5)

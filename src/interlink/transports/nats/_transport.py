@@ -53,8 +53,9 @@ from interlink.transports._wire import fit
 from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, TapHandler, Transport
 from interlink.transports.nats import _tap
 from interlink.transports.nats._client import FastClient, parse_headers
-from interlink.transports.nats._consumer import Consumer
+from interlink.transports.nats._consumer import FRAMED, Consumer
 from interlink.transports.nats._delayed import Delayed, delayed_stream, has_schedules
+from interlink.transports.nats._frame import frame, unframe
 from interlink.transports.nats._jetstream import JetStream, consumer_config
 from interlink.transports.nats._options import parse as parse_options
 from interlink.transports.nats._retry import Backoff, ack_error, passing_code
@@ -118,6 +119,7 @@ class NatsTransport(Transport):
     def __init__(self, url: str, *, tls: ssl.SSLContext | None = None) -> None:
         self.options = parse_options(url, tls)
         self.url, self.retention = self.options.url, self.options.retention
+        self._framed = self.options.envelope == "frame"
         self._client: FastClient | None = None
         self._js: JetStream | None = None
         self._pending: dict[str, asyncio.Future[Reply | None]] = {}
@@ -255,7 +257,7 @@ class NatsTransport(Transport):
 
     # -- core NATS -----------------------------------------------------------
 
-    async def _call(self, subject: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply | None:
+    async def _call(self, subject: str, body: bytes, headers: dict[str, str] | None, timeout: float) -> Reply | None:
         """Publish with a reply to the muxed inbox; the reply, or None after ``timeout``.
 
         The same idea as nats-py's ``request`` (one wildcard inbox subscription),
@@ -290,32 +292,52 @@ class NatsTransport(Transport):
             future.set_result((data, parse_headers(raw_headers) if raw_headers is not None else None))
 
     async def request(self, message: Message, timeout: float) -> Message:
-        reply = await self._call(message.subject, message.body, message.headers, timeout)
+        body, wire_headers = self._wire(message)
+        reply = await self._call(message.subject, body, wire_headers, timeout)
         if reply is None:
             raise RequestTimeout(f"no reply from {message.subject!r} within {timeout:.3f}s")
         data, headers = reply
         if headers is not None and not data and headers.get(STATUS) == "503":
             raise NoResponders(f"no instance serves {message.subject!r}")
-        return Message(message.subject, data, headers or {})
+        headers, data, defect = unframe(data, headers)
+        if defect is not None:
+            raise BrokerError(f"reply from {message.subject!r}: {defect}")
+        return Message(message.subject, data, headers)
 
     async def reply(self, address: str, message: Message) -> None:
+        """Framed when the request was (``FRAMED`` marks its address), else in NATS headers for plain clients."""
+        framed = address.startswith(FRAMED)
+        if framed:
+            address = address[len(FRAMED):]
         if not REPLY_ADDRESS.fullmatch(address):  # from the wire: never let it garble the protocol line
             raise ValidationError(f"{address[:80]!r} is not a NATS reply subject")
+        extra = None
         if "il-error" in message.headers:  # NATS service clients (ADR-32) read these as a service error
-            message = Message(message.subject, message.body, service_error_headers(message.headers, message.body))
-        await self._publish(address, message)
+            extra = service_error_headers(message.headers, message.body)
+        await self._publish(address, message, framed, extra)
 
-    async def _publish(self, subject: str, message: Message) -> None:
-        body = message.body
+    def _wire(self, message: Message, framed: bool = True,
+              extra: dict[str, str] | None = None) -> tuple[bytes, dict[str, str] | None]:
+        """The payload and NATS headers of ``message``: its envelope framed in front of the body
+        (``extra`` as NATS headers), or, unframed, everything as NATS headers."""
+        if framed and self._framed:
+            payload = frame(message.headers, message.body)
+            if payload is not None:
+                return payload, extra
+        return message.body, {**message.headers, **extra} if extra else message.headers
+
+    async def _publish(self, subject: str, message: Message, framed: bool = True,
+                       extra: dict[str, str] | None = None) -> None:
+        body, headers = self._wire(message, framed, extra)
         if len(body) > self._room:
-            self._check_size(body, message.headers)
+            self._check_size(body, headers)
         try:
-            await self.client.post(subject, body, "", message.headers)
+            await self.client.post(subject, body, "", headers)
         except Exception as exc:
             raise translate(exc, self.url, subject) from None
 
-    def _check_size(self, body: bytes, headers: dict[str, str]) -> None:
-        size = len(body) + 12 + sum(len(k) + len(v) + 4 for k, v in headers.items())
+    def _check_size(self, body: bytes, headers: dict[str, str] | None) -> None:
+        size = len(body) + 12 + sum(len(k) + len(v) + 4 for k, v in (headers or {}).items())
         if size > self.max_payload:
             raise ValidationError(f"message of {size} bytes with its headers exceeds the broker's limit "
                                   f"of {self.max_payload}")
@@ -325,7 +347,8 @@ class NatsTransport(Transport):
         address = client.new_inbox()
 
         async def deliver(msg: Msg) -> None:
-            await handler(Message(msg.subject, msg.data, msg.headers or {}))
+            headers, body, defect = unframe(msg.data, msg.headers)
+            await handler(Message(msg.subject, body, headers, defect=defect))
 
         with broker_errors(self.url, "open an inbox"):
             self._inboxes.append(await client.subscribe(address, cb=deliver))
@@ -335,20 +358,20 @@ class NatsTransport(Transport):
     # -- JetStream -----------------------------------------------------------
 
     async def send(self, message: Message) -> None:
-        await self._store(WORK + message.subject, message, message.headers.get("il-id"))
+        await self._store(WORK + message.subject, message, message.headers.get("il-id"), framed=True)
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
         if durable:
-            await self._store(EVENT + message.subject, message, message.headers.get("il-id"))
+            await self._store(EVENT + message.subject, message, message.headers.get("il-id"), framed=True)
         else:
             await self._publish(LIVE + message.subject, message)
 
-    async def _store(self, subject: str, message: Message, msg_id: str | None) -> None:
+    async def _store(self, subject: str, message: Message, msg_id: str | None, *, framed: bool = False) -> None:
         """Publish to JetStream and wait for the acknowledgement, resending (same Nats-Msg-Id, so stored
-        once) through reconnects and leader elections for at most STORE_WAIT seconds."""
-        headers = message.headers
-        if msg_id:
-            headers = {**headers, MSG_ID: msg_id}
+        once) through reconnects and leader elections for at most STORE_WAIT seconds. Framed, only
+        ``Nats-Msg-Id`` travels as a NATS header; dead letters and schedules keep NATS headers (read
+        by operators' tools and by the server's scheduler)."""
+        body, headers = self._wire(message, framed, {MSG_ID: msg_id} if msg_id else None)
         backoff = Backoff(STORE_WAIT)
         declared = False
         while True:
@@ -359,7 +382,7 @@ class NatsTransport(Transport):
                 await asyncio.sleep(min(RECONNECT_POLL, left))
                 continue
             try:
-                ack = await self._call(subject, message.body, headers, min(left, ACK_WAIT))
+                ack = await self._call(subject, body, headers, min(left, ACK_WAIT))
             except ConnectionLost:
                 continue
             if ack is None:

@@ -2,6 +2,7 @@
 
     hello              a bare ASGI app answering every request (the ceiling of the server)
     gateway            the interlink gateway: GET /echo/{x} -> request PREFIX.echo over NATS
+                       (``--reuse-port``: one of several gateway workers on the port, SO_REUSEPORT)
     fastapi            FastAPI: GET /echo/{x} -> FastStream NatsBroker.request(PREFIX.fs.echo)
     interlink-service  the interlink service answering PREFIX.echo
     faststream-service the FastStream subscriber answering PREFIX.fs.echo
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
     parser.add_argument("--prefix", default="bench.http")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    parser.add_argument("--reuse-port", action="store_true", help="gateway: one of several workers on the port")
     args = parser.parse_args(argv)
     if args.kind == "hello":
         import uvicorn
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.kind == "gateway":
         from interlink.gateway import serve
 
-        _run(serve(gateway_config(args.prefix), args.nats_url, "127.0.0.1", args.port), args.loop)
+        _run(serve(gateway_config(args.prefix), args.nats_url, "127.0.0.1", args.port, reuse_port=args.reuse_port),
+             args.loop)
     elif args.kind == "interlink-service":
         _run(interlink_service(args.nats_url, args.prefix), args.loop)
     else:

@@ -1,7 +1,7 @@
 """The sides of the gateway benchmark as running processes, and one timed wrk run against a side.
 
-A side is an HTTP server process (one uvicorn worker) and, for the sides that
-call a service, the service process behind it on NATS. Every side answers
+A side is an HTTP server process (one uvicorn worker; the gateway may have several
+on one port) and, for the sides that call a service, the service process behind it on NATS. Every side answers
 ``GET /echo/hello`` with ``{"echo": "hello"}``; that answer is checked before
 any load is sent.
 """
@@ -37,6 +37,13 @@ class Spec:
     service: str | None  # the kind serving the echo over NATS, if any
     loop: str = "uvloop"
     pythonpath: str | None = None  # where to import interlink from, when not from this checkout
+    workers: int = 1  # server processes on the port (SO_REUSEPORT), for the gateway
+
+
+def workers_side(workers: int) -> Spec:
+    """The gateway with ``workers`` processes on its port (and the one service process behind them)."""
+    return Spec(f"gateway-w{workers}", f"(b) gateway, {workers} workers", "gateway", "interlink-service",
+                workers=workers)
 
 
 HELLO = Spec("hello", "(a) bare ASGI hello", "hello", None)
@@ -75,10 +82,10 @@ class Running:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{PATH}"
 
-    def _spawn(self, kind: str, port: int) -> None:
+    def _spawn(self, kind: str, port: int, *extra: str) -> None:
         log = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process's life, closed by stop()
         command = [sys.executable, "-m", "bench._http_servers", kind, "--port", str(port),
-                   "--nats-url", self.nats_url, "--prefix", self.prefix, "--loop", self.spec.loop]
+                   "--nats-url", self.nats_url, "--prefix", self.prefix, "--loop", self.spec.loop, *extra]
         env = {**os.environ, "PYTHONPATH": self.spec.pythonpath} if self.spec.pythonpath else None
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env)
@@ -89,7 +96,8 @@ class Running:
         self.port = free_port()
         if self.spec.service is not None:
             self._spawn(self.spec.service, 0)
-        self._spawn(self.spec.server, self.port)
+        for _ in range(self.spec.workers):
+            self._spawn(self.spec.server, self.port, *(("--reuse-port",) if self.spec.workers > 1 else ()))
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Until the side answers ``GET /echo/hello`` correctly; RuntimeError with its output if it never does."""
@@ -119,10 +127,10 @@ class Running:
         return "\n".join(texts)
 
     def cpu_seconds(self) -> tuple[float, float]:
-        """CPU seconds so far of (the HTTP server, the service)."""
-        server = _cpu_seconds(self.processes[-1][0].pid)
-        service = _cpu_seconds(self.processes[0][0].pid) if len(self.processes) > 1 else 0.0
-        return server, service
+        """CPU seconds so far of (the HTTP server's processes, the service)."""
+        servers = self.processes[1:] if self.spec.service is not None else self.processes
+        service = _cpu_seconds(self.processes[0][0].pid) if self.spec.service is not None else 0.0
+        return sum(_cpu_seconds(p.pid) for p, _ in servers), service
 
     def stop(self) -> None:
         for process, _ in self.processes:

@@ -77,3 +77,12 @@ def test_quick_run_every_side_answers_without_errors() -> None:
         assert 0 < row["p50_ms"] <= row["p99_ms"], (side, row)
     assert {r["ratio"] for r in result["ratios"]} == {"gateway/fastapi", "gateway/hello"}
     assert result["machine"]["wrk"].startswith("wrk") and result["machine"]["nats"].startswith("nats-server")
+
+
+def test_worker_counts_are_read_and_one_is_always_there() -> None:
+    from bench.gateway import _parse
+
+    assert _parse(["--workers", "2,1"]).workers == [1, 2]
+    assert _parse(["--workers", "3"]).workers == [1, 3]
+    with pytest.raises(SystemExit):
+        _parse(["--workers", "two"])

@@ -60,7 +60,10 @@ def _add_gateway(sub: _WithParents) -> None:
     p = sub.add_parser("gateway", help="serve the HTTP API gateway for a routes file")
     p.add_argument("config", help="routes file (YAML)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=number(int, 1, 65535), default=8000)
+    p.add_argument("--port", type=number(int, 0, 65535), default=8000)
+    p.add_argument("--workers", type=number(int, 1, 64), default=1,
+                   help="gateway processes sharing the port (SO_REUSEPORT; Linux)")
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set in each worker
     _observe.add_options(p, metrics=False)  # its /metrics serves the bus metrics too
     p.set_defaults(func=_gateway, serving=True)
 
@@ -70,12 +73,17 @@ async def _gateway(args: argparse.Namespace) -> int:
 
     if not args.verbose:  # the startup line and one access line per request, as python -m interlink.gateway
         logging.getLogger("interlink.gateway").setLevel(logging.INFO)
-    await serve(args.config, broker_url=args.broker, host=args.host, port=args.port)
+    if args.workers > 1:  # each worker is this same command on the same port
+        from interlink.gateway._workers import supervise, without_workers
+
+        return await supervise(["-m", "interlink.cli", *without_workers(args.argv)], args.workers, args.host, args.port)
+    await serve(args.config, broker_url=args.broker, host=args.host, port=args.port, reuse_port=args.reuse_port)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     telemetry = _observe.Telemetry(args)  # log format, OTEL_* tracing, --metrics
     try:
         return run(args.func(args), serving=getattr(args, "serving", False))

@@ -1,6 +1,8 @@
 """What headers cost on NATS: raw nats-py pub/sub with no headers, with interlink's five, with
-interlink's faster header codec (the NATS transport's client class), and with the same five
-carried inside the payload instead (one msgspec MessagePack frame of headers and body).
+interlink's faster header codec (the NATS transport's client class), with the same five
+carried inside the payload instead (one msgspec MessagePack frame of headers and body), and
+as the transport sends them: interlink's frame (``_frame``) through the client's direct
+subscription and ``post`` (``_client``).
 
     python -m bench.nats_headers [--url nats://127.0.0.1:4222] [-n 50000]
 
@@ -22,7 +24,8 @@ from nats.aio.client import Client
 from nats.aio.client import __version__ as nats_version
 from nats.aio.msg import Msg
 
-from interlink.transports.nats._client import FastClient
+from interlink.transports.nats._client import FastClient, parse_headers
+from interlink.transports.nats._frame import frame, unframe
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(dict[str, Any]).decode
@@ -35,6 +38,38 @@ def envelope() -> dict[str, str]:
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(tuple[dict[str, str], bytes]).decode
+
+
+async def direct(url: str, n: int) -> tuple[float, float]:
+    """Interlink's frame, published with ``post`` and received by a direct subscription."""
+    server, client = FastClient(), FastClient()
+    await server.connect(url)
+    await client.connect(url)
+    got = 0
+    done = asyncio.Event()
+
+    def on_event(subject: bytes, reply: bytes, data: bytes, raw: bytes | None) -> None:
+        nonlocal got
+        _, body, _ = unframe(data, parse_headers(raw) if raw is not None else None)
+        _decode(body)
+        got += 1
+        if got == n:
+            done.set()
+
+    await server.subscribe_direct("bench.hdr.events", on_event)
+    await server.flush()
+    body = {"seq": 1, "t": 0.0, "from": "bench", "text": "hello interlink", "ok": True}
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        payload = frame(envelope(), _encode(body))
+        assert payload is not None
+        await client.post("bench.hdr.events", payload)
+    await client.flush()
+    await asyncio.wait_for(done.wait(), 60)
+    rate, cpu_us = n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
+    for c in (server, client):
+        await c.close()
+    return rate, cpu_us
 
 
 async def one(url: str, n: int, headers: bool, fast: bool, framed: bool = False) -> tuple[float, float]:
@@ -90,6 +125,9 @@ async def main() -> None:
         runs = sorted([await one(args.url, args.n, headers, fast, framed) for _ in range(args.repeat)])
         rate, cpu_us = runs[len(runs) // 2]
         print(f"{label:30} {rate:>10,.0f} msg/s  {cpu_us:6.1f} µs CPU/msg")
+    runs = sorted([await direct(args.url, args.n) for _ in range(args.repeat)])
+    rate, cpu_us = runs[len(runs) // 2]
+    print(f"{'5 in interlink frame, direct':30} {rate:>10,.0f} msg/s  {cpu_us:6.1f} µs CPU/msg")
 
 
 if __name__ == "__main__":

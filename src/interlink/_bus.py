@@ -183,8 +183,17 @@ class Bus:
     # -- the five styles ---------------------------------------------------
 
     def _envelope(self, subject: str, body: Any, parent: Context | None,
-                  extra: dict[str, str] | None, timeout: float | None = None) -> Message:
+                  extra: dict[str, str] | None) -> Message:
         check_subject(subject)
+        payload = self.codec.encode(body)
+        if len(payload) > self.transport.max_payload:
+            raise ValidationError(
+                f"body of {len(payload)} bytes exceeds the broker's limit of {self.transport.max_payload}")
+        if parent is None and not extra:  # the common call from outside a handler: every field is new
+            message_id = h.new_id()
+            return Message(subject, payload, {
+                h.MESSAGE_ID: message_id, h.VERSION: h.PROTOCOL_TEXT, h.CONTENT_TYPE: self.codec.content_type,
+                h.SENDER: self.name, h.CORRELATION_ID: message_id, h.TRACEPARENT: h.new_traceparent()})
         headers = dict(extra) if extra else {}
         message_id = headers.get(h.MESSAGE_ID) or h.new_id()  # a caller's own id makes sends idempotent
         headers[h.MESSAGE_ID] = message_id
@@ -201,16 +210,19 @@ class Bus:
             headers[h.SENDER] = self.name
             headers.setdefault(h.CORRELATION_ID, message_id)
             headers[h.TRACEPARENT] = headers.get(h.TRACEPARENT) or h.new_traceparent()
-        if timeout is not None:
-            deadline = time.time() + timeout
-            inherited = h.parse_deadline(headers.get(h.DEADLINE))
-            if inherited is None or inherited > deadline:
-                headers[h.DEADLINE] = f"{deadline:.6f}"
-        payload = self.codec.encode(body)
-        if len(payload) > self.transport.max_payload:
-            raise ValidationError(
-                f"body of {len(payload)} bytes exceeds the broker's limit of {self.transport.max_payload}")
         return Message(subject, payload, headers)
+
+    @staticmethod
+    def _deadline(headers: dict[str, str], timeout: float) -> float:
+        """Write the deadline of a call that waits ``timeout`` seconds (or less, when the inherited
+        deadline is earlier) into ``headers``; returns the seconds left."""
+        now = time.time()
+        deadline = now + timeout
+        inherited = h.parse_deadline(headers[h.DEADLINE]) if h.DEADLINE in headers else None
+        if inherited is None or inherited > deadline:
+            headers[h.DEADLINE] = f"{deadline:.6f}"
+            return timeout
+        return inherited - now
 
     async def request(self, subject: str, body: Any = None, timeout: float = 5.0, *, reply_type: Any = Any,
                       headers: dict[str, str] | None = None, parent: Context | None = None,
@@ -226,9 +238,8 @@ class Bus:
 
     async def _request(self, subject: str, body: Any, timeout: float, reply_type: Any,
                        headers: dict[str, str] | None, parent: Context | None) -> Any:
-        message = self._envelope(subject, body, parent, headers, timeout)
-        left = h.seconds_left(message.headers)
-        wait = timeout if left is None else min(timeout, left)
+        message = self._envelope(subject, body, parent, headers)
+        wait = self._deadline(message.headers, timeout)
         if wait <= 0:
             raise RequestTimeout(f"no time left to request {subject!r} (deadline passed)")
         reply = await self.out.request(message, wait)
@@ -304,7 +315,8 @@ class Bus:
                       parent: Context | None = None) -> AsyncIterator[Reply]:
         """Like gather, yielding each reply as it arrives. A reply that cannot be decoded is skipped."""
         inbox = await self._open_inbox()
-        message = self._envelope(subject, body, parent, headers, within)
+        message = self._envelope(subject, body, parent, headers)
+        self._deadline(message.headers, within)
         message.headers[h.INBOX] = inbox
         key = message.headers[h.MESSAGE_ID]
         queue: asyncio.Queue[Message] = asyncio.Queue()

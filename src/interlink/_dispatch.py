@@ -15,11 +15,12 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from interlink import _headers as h
 from interlink import observe
+from interlink._codec import JSON, MSGPACK, decoder_for
 from interlink._context import Context
 from interlink._errors import ConnectionLost, InterlinkError, RemoteError, ServiceError, ValidationError
 from interlink._inbound import refusal
@@ -50,41 +51,63 @@ class Dispatcher:
         self.key_of = key_getter(order_by) if order_by is not None else None
         self.turns = KeyedTurns()
         self.watch = observe.Watch.for_handler(service, instance, spec, observe.system_of(bus.transport))
+        self._decoders: dict[str, Callable[[bytes], Any]] = {}  # the body's, per known content type
+        #: ``_call(body, ctx)``: the handler's awaitable (a plain ``def`` runs in a worker thread)
+        self._call: Callable[[Any, Context], Awaitable[Any]] = self._run
+        if spec.is_async:
+            func = spec.func
+            self._call = func if spec.ctx_param is not None else (lambda body, ctx: func(body))
 
     async def __call__(self, message: Message) -> None:
         with self.watch(message):  # the observe seam: stats, span, metrics, log context; see note()
-            await self._receive(message)
-
-    async def _receive(self, message: Message) -> None:
-        receipt = message.receipt
-        headers = message.headers
-        refused = message.defect or refusal(headers, self.service, message.subject)
-        if refused is not None:
-            await self._rejected(message, receipt, ValidationError(refused))
-            return
-        message_id = headers.get(h.MESSAGE_ID, "")
-        if self.seen is not None and message_id:
-            if message_id in self.seen:  # handled, or being handled (a failure there is retried)
-                if receipt is not None:
+            receipt = message.receipt
+            headers = message.headers
+            refused = message.defect or refusal(headers, self.service, message.subject)
+            if refused is not None:
+                await self._rejected(message, receipt, ValidationError(refused))
+                return
+            if self.seen is not None and self._seen_before(headers.get(h.MESSAGE_ID, "")):
+                if receipt is not None:  # handled, or being handled (a failure there is retried)
                     await receipt.ack()
                 return
-            self._remember(message_id)
-        try:
-            if h.ERROR in headers and message.reply_to is None:
-                # an async reply that is an error: the reply endpoint receives the RemoteError as its body
-                body = RemoteError.from_wire(self.bus.codec.decode(message.body, Any, headers.get(h.CONTENT_TYPE)))
+            try:
+                body = self._decode(message)
+            except ValidationError as exc:
+                await self._rejected(message, receipt, exc)
+                return
+            if self.key_of is None:
+                await self._handle(message, body)
             else:
-                body = self.bus.codec.decode(message.body, self.spec.body_type, headers.get(h.CONTENT_TYPE))
-        except ValidationError as exc:
-            await self._rejected(message, receipt, exc)
-            return
-        if self.key_of is None:
-            await self._handle(message, body)
-            return
+                await self._in_turn(message, body, self.key_of)
+
+    def _decode(self, message: Message) -> Any:
+        content_type = message.headers.get(h.CONTENT_TYPE) or JSON
+        if h.ERROR in message.headers and message.reply_to is None:
+            # an async reply that is an error: the reply endpoint receives the RemoteError as its body
+            return RemoteError.from_wire(decoder_for(Any, content_type)(message.body))
+        decode = self._decoders.get(content_type)
+        if decode is None:
+            decode = decoder_for(self.spec.body_type, content_type)
+            if content_type in (JSON, MSGPACK):
+                self._decoders[content_type] = decode
+        return decode(message.body)
+
+    def _seen_before(self, message_id: str) -> bool:
+        """An idempotent handler's check: True for an id handled (or being handled) here; else remembered."""
+        if self.seen is None or not message_id:
+            return False
+        if message_id in self.seen:
+            return True
+        self._remember(message_id)
+        return False
+
+    async def _in_turn(self, message: Message, body: Any, key_of: Callable[[Any], Any]) -> None:
+        """Handled after the messages of the same ``order_by`` key delivered before it."""
         try:
-            key = self.key_of(body)
+            key = key_of(body)
         except Exception as exc:  # the user's key function: the body does not fit it
-            await self._rejected(message, receipt, ValidationError(f"order_by key: {type(exc).__name__}: {exc}"))
+            await self._rejected(message, message.receipt,
+                                 ValidationError(f"order_by key: {type(exc).__name__}: {exc}"))
             return
         turn = self.turns.take(key)  # taken before any await: the order of delivery
         try:
@@ -96,28 +119,29 @@ class Dispatcher:
     async def _handle(self, message: Message, body: Any) -> None:
         receipt = message.receipt
         headers = message.headers
-        message_id = headers.get(h.MESSAGE_ID, "")
         ctx = Context(self.bus, self.service, self.instance, message.subject, headers, message.attempt)
         keepalive = _KeepAlive(self.bus, receipt, self.spec.delivery.ack_wait / 2) if receipt is not None else None
         try:
-            result = await (self._run(body, ctx) if self.retry is None or message.reply_to is not None
-                            else self._run_retrying(body, ctx))
+            if self.retry is None or message.reply_to is not None:
+                result = await self._call(body, ctx)
+            else:
+                result = await self._run_retrying(body, ctx)
             if self.spec.publish is not None and result is not None:  # before the ack: at least once
                 await self.bus.publish(self.spec.publish, result, parent=ctx)
         except ServiceError as exc:
-            self._forget(message_id)
+            self._forget(headers)
             observe.note("error", exc)
             await self._failed(message, receipt, RemoteError(exc.code, exc.message, self.service, exc.details),
                                retry=False, rule=self.retry.rule_for(exc) if self.retry else None)
         except RemoteError as exc:  # a nested call failed: answer with its code, not as a crash of ours
-            self._forget(message_id)
+            self._forget(headers)
             observe.note("error", exc)
             log.warning("%s: handler %s on %s answered %s: %s (from %s)", self.service, self.spec.name,
                         message.subject, exc.code, exc.message, " -> ".join(exc.path) or "?")
             await self._failed(message, receipt, exc.crossed(self.service), retry=exc.code == "internal",
                                rule=self.retry.rule_for(exc) if self.retry else None)
         except Exception as exc:
-            self._forget(message_id)
+            self._forget(headers)
             observe.note("error", exc)
             if self.switch is not None:
                 self.switch.record(True)
@@ -129,7 +153,9 @@ class Dispatcher:
         else:
             if self.switch is not None:
                 self.switch.record(False)
-            await self._guarded(self._answer(message, result), message)
+            answer = self._answer(message, result)
+            if answer is not None:
+                await self._guarded(answer, message)
             if receipt is not None:
                 await receipt.ack()
         finally:
@@ -150,7 +176,7 @@ class Dispatcher:
         immediate = 0
         while True:
             try:
-                return await self._run(body, ctx)
+                return await self._call(body, ctx)
             except Exception as exc:
                 rule = self.retry.rule_for(exc) if self.retry is not None else None
                 if rule is None or immediate >= rule.immediate:
@@ -159,9 +185,10 @@ class Dispatcher:
                 log.warning("%s: handler %s failed on %s (%s: %s); immediate retry %d of %d", self.service,
                             self.spec.name, ctx.subject, type(exc).__name__, exc, immediate, rule.immediate)
 
-    def _forget(self, message_id: str) -> None:
+    def _forget(self, headers: dict[str, str]) -> None:
+        """A failed handling's id is forgotten, so that its redelivery is handled again."""
         if self.seen is not None:
-            self.seen.pop(message_id, None)
+            self.seen.pop(headers.get(h.MESSAGE_ID, ""), None)
 
     def _remember(self, message_id: str) -> None:
         """Handled ids of an idempotent handler: the newest SEEN_IDS, in this process only."""
@@ -171,16 +198,18 @@ class Dispatcher:
             if len(seen) > SEEN_IDS:
                 seen.popitem(last=False)
 
-    async def _answer(self, message: Message, result: Any) -> None:
+    def _answer(self, message: Message, result: Any) -> Coroutine[Any, Any, None] | None:
+        """Sending the answer ``message`` asks for (a reply, an async reply, a gather's), or None."""
         headers = message.headers
         if message.reply_to is not None:
-            await self.bus.transport.reply(message.reply_to, self._reply_message(message, result))
-        elif h.REPLY_TO in headers:
+            return self.bus.transport.reply(message.reply_to, self._reply_message(message, result))
+        if h.REPLY_TO in headers:
             reply = self._reply_message(message, result)
             reply.subject = headers[h.REPLY_TO]
-            await self.bus.transport.send(reply)
-        elif h.INBOX in headers and result is not None:
-            await self.bus.transport.reply(headers[h.INBOX], self._reply_message(message, result))
+            return self.bus.transport.send(reply)
+        if h.INBOX in headers and result is not None:
+            return self.bus.transport.reply(headers[h.INBOX], self._reply_message(message, result))
+        return None
 
     def _reply_message(self, message: Message, result: Any, error: RemoteError | None = None) -> Message:
         incoming = message.headers

@@ -176,7 +176,12 @@ class TracedTransport:
         headers[h.TRACEPARENT] = traceparent_of(span)
         return span
 
-    async def request(self, message: Message, timeout: float) -> Message:
+    def request(self, message: Message, timeout: float) -> Coroutine[Any, Any, Message]:
+        if (_tracer or tracer()) is None:  # the transport's own coroutine: no layer of ours to await
+            return self._inner.request(message, timeout)
+        return self._traced_request(message, timeout)
+
+    async def _traced_request(self, message: Message, timeout: float) -> Message:
         span = self._start(message, "request", SpanKind.CLIENT)
         if span is None:
             return await self._inner.request(message, timeout)

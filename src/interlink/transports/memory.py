@@ -4,16 +4,24 @@ It keeps the full contract of the transport interface, durability included for
 the life of the process: a durable group keeps its queue while no member runs,
 ``nack`` redelivers after the delay, and sends to an endpoint nobody has bound
 yet wait for the first member. It is the test double of the whole framework.
+
+It runs at event-loop speed: a request to a member with a free slot is handled in
+the requester's own task (no queue, worker or future in between; when the requester
+stops waiting, the handler is cancelled with it), and other deliveries wait in a
+deque per member drained by worker tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import itertools
 import time
-from collections.abc import Callable
+import types
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import replace
+from typing import Any
 
 from interlink._errors import NoResponders, RequestTimeout
 from interlink._subjects import matches
@@ -31,6 +39,10 @@ from interlink.transports.base import (
 _brokers: dict[str, _Broker] = {}
 _ids = itertools.count(1)
 MAX_ROUTES = 4096  # subjects whose matching subscription groups are remembered per broker
+# requests handled in their requester's task, one inside the other's handler: past this depth a
+# request is queued to a worker instead, so that a chain of nested calls does not grow the stack unbounded
+MAX_NESTING = 16
+_nesting: contextvars.ContextVar[int] = contextvars.ContextVar("interlink_memory_nesting", default=0)
 
 
 class _Receipt:
@@ -59,40 +71,86 @@ class _Receipt:
 
 
 class _Member:
-    """One consume() call: workers pulling from a queue of its own, fed round-robin by the group."""
+    """One consume() call: up to ``limit`` handlings at once, fed round-robin by its group.
+
+    Deliveries wait in a deque drained by worker tasks, started as load needs them
+    (no queue object and no task per message). A request may instead be handled in
+    the requester's own task (see :func:`_handle_here`); it counts against the same limit.
+    """
 
     def __init__(self, group: _Group, handler: Handler, inflight: int) -> None:
         self.group = group
         self.handler = handler
+        self.limit = max(1, inflight)
         self.stopped = False
-        self.queue: asyncio.Queue[Message] = asyncio.Queue()
-        self.idle: set[asyncio.Task[None]] = set()
-        self.workers = [asyncio.create_task(self._work()) for _ in range(max(1, inflight))]
+        self.pending: deque[Message] = deque()
+        self.idle: deque[asyncio.Future[None]] = deque()
+        self.workers: list[asyncio.Task[None]] = []
+        self.running = 0  # handlings under way, in workers and in requesters' tasks
+        self._drained: asyncio.Future[None] | None = None
+
+    def put(self, message: Message) -> None:
+        self.pending.append(message)
+        self.wake()
+
+    def wake(self) -> None:
+        """A delivery waits: an idle worker takes it, or a new one while under the limit."""
+        idle = self.idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        if len(self.workers) < self.limit and not self.stopped:
+            self.workers.append(asyncio.ensure_future(self._work()))
+
+    def can_take(self) -> bool:
+        """Whether a request may be handled at once, ahead of nothing and within the limit."""
+        return not self.pending and self.running < self.limit and not self.stopped
+
+    def done(self) -> None:
+        """One handling ended: a waiting delivery may go, and a stop may be waiting for the last one."""
+        self.running -= 1
+        if self.pending and self.idle:
+            self.wake()
+        drained = self._drained
+        if drained is not None and self.running == 0 and not drained.done():
+            drained.set_result(None)
 
     async def _work(self) -> None:
-        task = asyncio.current_task()
-        if task is None:  # unreachable: workers are created with create_task
-            return
-        queue = self.queue
+        loop = asyncio.get_running_loop()
+        pending, idle, handler, group = self.pending, self.idle, self.handler, self.group
         while not self.stopped:
-            self.idle.add(task)
+            if not pending or self.running >= self.limit:
+                waiter = loop.create_future()
+                idle.append(waiter)
+                await waiter
+                continue
+            message = pending.popleft()
+            if group.durable and message.reply_to is None:  # requests are never stored: no receipt
+                message.receipt = _Receipt(group, message)
+            self.running += 1
             try:
-                message = await queue.get()
+                await handler(message)
+            except Exception:  # a handler must not kill the worker; the bus logs
+                pass
             finally:
-                self.idle.discard(task)
-            if self.group.durable and message.reply_to is None:  # requests are never stored: no receipt
-                message.receipt = _Receipt(self.group, message)
-            with contextlib.suppress(Exception):  # a handler must not kill the worker; the bus logs
-                await self.handler(message)
+                self.done()
 
     async def stop(self) -> None:
         self.stopped = True
-        for task in list(self.idle):
-            task.cancel()
+        for waiter in self.idle:
+            waiter.cancel()
+        self.idle.clear()
         await asyncio.gather(*self.workers, return_exceptions=True)
+        if self.running:  # requests still handled in their requesters' tasks
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
         self.group.members.remove(self)
-        while not self.queue.empty():  # not yet handled: back to the group
-            self.group.put(self.queue.get_nowait())
+        pending, self.pending = self.pending, deque()
+        for message in pending:  # not yet handled: back to the group
+            message.receipt = None
+            self.group.put(message)
         self.group.broker.forget(self.group)
 
 
@@ -112,7 +170,12 @@ class _Group:
                 self.backlog.append(message)
             return
         self.turn = (self.turn + 1) % len(members)
-        members[self.turn].queue.put_nowait(message)
+        members[self.turn].put(message)
+
+    def next_member(self) -> _Member:
+        members = self.members
+        self.turn = (self.turn + 1) % len(members)
+        return members[self.turn]
 
     def join(self, member: _Member) -> None:
         self.members.append(member)
@@ -249,27 +312,35 @@ class MemoryTransport(Transport):
 
     async def request(self, message: Message, timeout: float) -> Message:
         broker = self.broker
-        group = next((g for g in broker.endpoint_groups(message.subject) if g.members), None)
-        if group is None:
+        for group in broker.endpoint_groups(message.subject):
+            if group.members:
+                break
+        else:
             raise NoResponders(f"no instance serves {message.subject!r}")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
-        address = f"_INBOX.{next(_ids)}"
-
-        def deliver(reply: Message) -> None:
-            if not future.done():
-                future.set_result(reply)
-
-        broker.addresses[address] = deliver
         if broker.taps:
             broker.tell("request", message)
-        # awaited directly, with a timer, rather than through asyncio.wait_for: one loop iteration less per reply
-        timer = loop.call_later(timeout, _expire, future, message.subject, timeout)
+        address = f"_INBOX.{next(_ids)}"
+        slot = _Slot()
+        broker.addresses[address] = slot
+        delivery = _copy(message, reply_to=address)
+        member = group.next_member()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
         try:
-            group.put(_copy(message, reply_to=address))
-            return await future
+            depth = _nesting.get()
+            if depth < MAX_NESTING and member.can_take():
+                member.running += 1
+                try:
+                    await _handle_here(member.handler, delivery, end, depth, timeout)
+                finally:
+                    member.done()
+                if slot.reply is not None:
+                    return slot.reply
+            else:
+                member.put(delivery)
+            # queued, or a handler that answers later from elsewhere
+            return await slot.wait(end, message.subject, timeout)
         finally:
-            timer.cancel()
             broker.addresses.pop(address, None)
 
     async def send(self, message: Message) -> None:
@@ -287,7 +358,7 @@ class MemoryTransport(Transport):
             self.broker.tell("reply", message)
         deliver = self.broker.addresses.get(address)
         if deliver is not None:  # the requester gave up: drop quietly
-            deliver(_copy(message))
+            deliver(message)  # a reply is made for its one receiver: handed over, not copied
 
     async def dead_letter(self, message: Message) -> None:
         if self.broker.taps:
@@ -326,8 +397,8 @@ class MemoryTransport(Transport):
         for group in self.broker.groups.values():
             if group.durable:
                 members = group.members
-                pending = len(group.backlog) + sum(m.queue.qsize() for m in members)
-                busy = sum(len(m.workers) - len(m.idle) for m in members)
+                pending = len(group.backlog) + sum(len(m.pending) for m in members)
+                busy = sum(m.running for m in members)
                 b = group.binding
                 out.append(Backlog(b.name or "", b.kind, b.pattern, pending, busy))
         return out
@@ -359,6 +430,91 @@ class _TapSubscription:
     async def stop(self) -> None:
         if self._handler in self._broker.taps:
             self._broker.taps.remove(self._handler)
+
+
+class _Slot:
+    """Where the reply to one request lands: kept when it comes first, else handed to the waiting future."""
+
+    __slots__ = ("future", "reply")
+
+    def __init__(self) -> None:
+        self.reply: Message | None = None
+        self.future: asyncio.Future[Message] | None = None
+
+    def __call__(self, reply: Message) -> None:
+        if self.reply is None:
+            self.reply = reply
+            future = self.future
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+    async def wait(self, end: float, subject: str, timeout: float) -> Message:
+        if self.reply is not None:
+            return self.reply
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
+        self.future = future
+        # awaited directly, with a timer, rather than through asyncio.wait_for: one loop iteration less per reply
+        timer = loop.call_at(end, _expire, future, subject, timeout)
+        try:
+            return await future
+        finally:
+            timer.cancel()
+
+
+async def _handle_here(handler: Handler, message: Message, end: float, depth: int, timeout: float) -> None:
+    """Run ``handler(message)`` in the requester's task, in a context of its own.
+
+    A handler that does not suspend (most replies on this transport) costs no task, queue,
+    future or timer. One that suspends goes on in this same task, so that what it entered
+    (``asyncio.timeout``, a ``TaskGroup``) belongs to the task it runs in; when the requester
+    stops waiting (its timeout, its cancellation) the handler is cancelled with it. Handler
+    errors are swallowed as a worker's are (the bus logs them and answers).
+    """
+    context = contextvars.copy_context()
+    context.run(_nesting.set, depth + 1)
+    awaitable = context.run(handler, message)
+    coro = awaitable if type(awaitable) is types.CoroutineType else _as_coroutine(awaitable)
+    try:
+        yielded = context.run(coro.send, None)
+    except StopIteration:
+        return
+    except Exception:
+        return
+    deadline = asyncio.timeout_at(end)  # the loop's clock, as ``end``
+    try:
+        async with deadline:
+            await _resume(coro, context, yielded)
+    except TimeoutError:
+        if deadline.expired():
+            raise RequestTimeout(f"no reply from {message.subject!r} within {timeout:.3f}s") from None
+    except Exception:
+        return
+
+
+async def _as_coroutine(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], context: contextvars.Context, yielded: Any) -> Generator[Any, Any, None]:
+    """Drive ``coro`` on from its first suspension (``yielded``), each step inside ``context``."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            context.run(coro.close)
+            raise
+        except BaseException as exc:  # cancellation included: delivered to the handler
+            try:
+                yielded = context.run(coro.throw, exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = context.run(coro.send, sent)
+            except StopIteration:
+                return
 
 
 def _expire(future: asyncio.Future[Message], subject: str, timeout: float) -> None:

@@ -220,7 +220,8 @@ class Bus:
         deadline = now + timeout
         inherited = h.parse_deadline(headers[h.DEADLINE]) if h.DEADLINE in headers else None
         if inherited is None or inherited > deadline:
-            headers[h.DEADLINE] = f"{deadline:.6f}"
+            # to the millisecond (which formats faster than to the µs), rounded down: never later than asked
+            headers[h.DEADLINE] = f"{deadline - 0.0005:.3f}"
             return timeout
         return inherited - now
 
@@ -234,16 +235,22 @@ class Bus:
         if policy is not None or self.policies is not None:
             return await guarded_request(self, subject, timeout, policy, parent, lambda seconds: self._request(
                 subject, body, seconds, reply_type, headers, parent))
-        return await self._request(subject, body, timeout, reply_type, headers, parent)
+        message, wait = self._request_message(subject, body, timeout, headers, parent)  # no coroutine of ours
+        return self._decode_reply(await self.out.request(message, wait), reply_type)
 
     async def _request(self, subject: str, body: Any, timeout: float, reply_type: Any,
                        headers: dict[str, str] | None, parent: Context | None) -> Any:
+        message, wait = self._request_message(subject, body, timeout, headers, parent)
+        return self._decode_reply(await self.out.request(message, wait), reply_type)
+
+    def _request_message(self, subject: str, body: Any, timeout: float, headers: dict[str, str] | None,
+                         parent: Context | None) -> tuple[Message, float]:
+        """A request's message, and how long to wait for its reply (RequestTimeout: no time left)."""
         message = self._envelope(subject, body, parent, headers)
         wait = self._deadline(message.headers, timeout)
         if wait <= 0:
             raise RequestTimeout(f"no time left to request {subject!r} (deadline passed)")
-        reply = await self.out.request(message, wait)
-        return self._decode_reply(reply, reply_type)
+        return message, wait
 
     def _decode_reply(self, reply: Message, reply_type: Any) -> Any:
         content_type = reply.headers.get(h.CONTENT_TYPE)
@@ -287,7 +294,7 @@ class Bus:
 
         ``delay``/``at`` as for :meth:`notify` (a delayed publish is durable).
         """
-        due = due_time(delay, at, self.transport.max_delay)
+        due = None if delay is None and at is None else due_time(delay, at, self.transport.max_delay)
         if due is not None and not durable:
             raise ValueError("a delayed publish is stored, so it cannot be durable=False")
         message = self._envelope(subject, body, parent, headers)

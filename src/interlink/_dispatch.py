@@ -53,6 +53,7 @@ class Dispatcher:
         self.watch = observe.Watch.for_handler(service, instance, spec, observe.system_of(bus.transport))
         self._decoders: dict[str, Callable[[bytes], Any]] = {}  # the body's, per known content type
         #: ``_call(body, ctx)``: the handler's awaitable (a plain ``def`` runs in a worker thread)
+        self._needs_ctx = spec.ctx_param is not None or spec.publish is not None or self.retry is not None
         self._call: Callable[[Any, Context], Awaitable[Any]] = self._run
         if spec.is_async:
             func = spec.func
@@ -119,7 +120,9 @@ class Dispatcher:
     async def _handle(self, message: Message, body: Any) -> None:
         receipt = message.receipt
         headers = message.headers
-        ctx = Context(self.bus, self.service, self.instance, message.subject, headers, message.attempt)
+        # made only for a handler that takes it or a step that needs it (publishing the result, a retry's log)
+        ctx = Context(self.bus, self.service, self.instance, message.subject, headers, message.attempt) \
+            if self._needs_ctx else _NO_CONTEXT
         keepalive = _KeepAlive(self.bus, receipt, self.spec.delivery.ack_wait / 2) if receipt is not None else None
         try:
             if self.retry is None or message.reply_to is not None:
@@ -154,8 +157,13 @@ class Dispatcher:
             if self.switch is not None:
                 self.switch.record(False)
             answer = self._answer(message, result)
-            if answer is not None:
-                await self._guarded(answer, message)
+            if answer is not None:  # awaited here rather than through _guarded: one coroutine less a message
+                try:
+                    await answer
+                except ConnectionLost:
+                    raise
+                except Exception as exc:
+                    self._unanswered(message, exc)
             if receipt is not None:
                 await receipt.ack()
         finally:
@@ -283,9 +291,12 @@ class Dispatcher:
         except ConnectionLost:
             raise
         except Exception as exc:
-            log.warning("%s: could not answer the message on %s: %s", self.service, message.subject, exc)
+            self._unanswered(message, exc)
             return False
         return True
+
+    def _unanswered(self, message: Message, exc: Exception) -> None:
+        log.warning("%s: could not answer the message on %s: %s", self.service, message.subject, exc)
 
     def _backoff(self, attempt: int) -> float:
         d = self.spec.delivery
@@ -320,6 +331,9 @@ class Dispatcher:
             raise
         except InterlinkError as exc:
             log.error("%s: the dead letter of %s could not be stored: %s", self.service, headers[h.MESSAGE_ID], exc)
+
+
+_NO_CONTEXT: Any = None  # what a handler that takes no ``ctx`` is passed in its place (never read)
 
 
 class _KeepAlive:

@@ -26,7 +26,7 @@ def refusal(headers: dict[str, str], service: str, subject: str) -> str | None:
     """Drop unreadable fields from ``headers`` (one warning); the reason to refuse the message, or None."""
     dropped: list[str] = []
     version = headers.get(h.VERSION)
-    if version is not None:
+    if version is not None and version != h.PROTOCOL_TEXT:  # this interlink's own version needs no reading
         number = int(version) if version.isascii() and version.isdigit() and len(version) <= MAX_VERSION_TEXT \
             else 0
         if number < 1:

@@ -322,16 +322,18 @@ class MemoryTransport(Transport):
         address = f"_INBOX.{next(_ids)}"
         slot = _Slot()
         broker.addresses[address] = slot
-        delivery = _copy(message, reply_to=address)
+        # made for its one receiver: the headers are handed over, not copied
+        delivery = Message(message.subject, message.body, message.headers, address, message.attempt)
         member = group.next_member()
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
+        started = time.monotonic()
         try:
             depth = _nesting.get()
             if depth < MAX_NESTING and member.can_take():
                 member.running += 1
                 try:
-                    await _handle_here(member.handler, delivery, end, depth, timeout)
+                    suspended = _first_step(member.handler, delivery, depth)
+                    if suspended is not None:
+                        await _go_on_here(*suspended, timeout - (time.monotonic() - started), message)
                 finally:
                     member.done()
                 if slot.reply is not None:
@@ -339,7 +341,7 @@ class MemoryTransport(Transport):
             else:
                 member.put(delivery)
             # queued, or a handler that answers later from elsewhere
-            return await slot.wait(end, message.subject, timeout)
+            return await slot.wait(timeout - (time.monotonic() - started), message.subject, timeout)
         finally:
             broker.addresses.pop(address, None)
 
@@ -448,48 +450,58 @@ class _Slot:
             if future is not None and not future.done():
                 future.set_result(reply)
 
-    async def wait(self, end: float, subject: str, timeout: float) -> Message:
+    async def wait(self, left: float, subject: str, timeout: float) -> Message:
         if self.reply is not None:
             return self.reply
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Message] = loop.create_future()
         self.future = future
         # awaited directly, with a timer, rather than through asyncio.wait_for: one loop iteration less per reply
-        timer = loop.call_at(end, _expire, future, subject, timeout)
+        timer = loop.call_later(max(left, 0.0), _expire, future, subject, timeout)
         try:
             return await future
         finally:
             timer.cancel()
 
 
-async def _handle_here(handler: Handler, message: Message, end: float, depth: int, timeout: float) -> None:
-    """Run ``handler(message)`` in the requester's task, in a context of its own.
+_Suspended = tuple[Coroutine[Any, Any, None], contextvars.Context, Any]
 
-    A handler that does not suspend (most replies on this transport) costs no task, queue,
-    future or timer. One that suspends goes on in this same task, so that what it entered
-    (``asyncio.timeout``, a ``TaskGroup``) belongs to the task it runs in; when the requester
-    stops waiting (its timeout, its cancellation) the handler is cancelled with it. Handler
-    errors are swallowed as a worker's are (the bus logs them and answers).
-    """
+
+def _first_step(handler: Handler, message: Message, depth: int) -> _Suspended | None:
+    """Start ``handler(message)`` in this (the requester's) task, in a context of its own; None when it
+    finished without suspending (most answers on this transport: no task, timer or future), else
+    what :func:`_go_on_here` needs to go on. Handler errors are dropped as a worker's are (the bus
+    logs them and answers)."""
     context = contextvars.copy_context()
     context.run(_nesting.set, depth + 1)
-    awaitable = context.run(handler, message)
-    coro = awaitable if type(awaitable) is types.CoroutineType else _as_coroutine(awaitable)
+    coro = context.run(handler, message)
+    if type(coro) is not types.CoroutineType:
+        coro = _as_coroutine(coro)
     try:
-        yielded = context.run(coro.send, None)
+        return coro, context, context.run(coro.send, None)
     except StopIteration:
-        return
+        return None
     except Exception:
-        return
-    deadline = asyncio.timeout_at(end)  # the loop's clock, as ``end``
+        return None
+
+
+async def _go_on_here(coro: Coroutine[Any, Any, None], context: contextvars.Context, yielded: Any, left: float,
+                      message: Message) -> None:
+    """Go on with a handler that suspended, in this same (the requester's) task, for at most ``left`` seconds.
+
+    What the handler entered (``asyncio.timeout``, a ``TaskGroup``) belongs to the task it runs
+    in, so it stays in this one; when the requester stops waiting (its timeout, its cancellation)
+    the handler is cancelled with it.
+    """
+    deadline = asyncio.timeout(left)
     try:
         async with deadline:
             await _resume(coro, context, yielded)
     except TimeoutError:
         if deadline.expired():
-            raise RequestTimeout(f"no reply from {message.subject!r} within {timeout:.3f}s") from None
-    except Exception:
-        return
+            raise RequestTimeout(f"no reply from {message.subject!r} within the request's timeout") from None
+    except Exception:  # dropped: see _first_step
+        pass
 
 
 async def _as_coroutine(awaitable: Awaitable[None]) -> None:

@@ -37,6 +37,7 @@ from interlink.transports.base import (
 )
 
 _brokers: dict[str, _Broker] = {}
+_Waiting = tuple[str, bytes, dict[str, str], str | None, int]  # a Message's subject, body, headers, reply_to, attempt
 _ids = itertools.count(1)
 MAX_ROUTES = 4096  # subjects whose matching subscription groups are remembered per broker
 # requests handled in their requester's task, one inside the other's handler: past this depth a
@@ -83,14 +84,18 @@ class _Member:
         self.handler = handler
         self.limit = max(1, inflight)
         self.stopped = False
-        self.pending: deque[Message] = deque()
+        # deliveries as plain tuples, not Message objects: a burst of them waiting costs the
+        # garbage collector nothing to walk (a tuple of strings and bytes is not tracked)
+        self.pending: deque[_Waiting] = deque()
         self.idle: deque[asyncio.Future[None]] = deque()
         self.workers: list[asyncio.Task[None]] = []
         self.running = 0  # handlings under way, in workers and in requesters' tasks
         self._drained: asyncio.Future[None] | None = None
 
     def put(self, message: Message) -> None:
-        self.pending.append(message)
+        """Keep a delivery of ``message``, with headers of its own."""
+        self.pending.append((message.subject, message.body, dict(message.headers), message.reply_to,
+                             message.attempt))
         self.wake()
 
     def wake(self) -> None:
@@ -126,7 +131,7 @@ class _Member:
                 idle.append(waiter)
                 await waiter
                 continue
-            message = pending.popleft()
+            message = Message(*pending.popleft())
             if group.durable and message.reply_to is None:  # requests are never stored: no receipt
                 message.receipt = _Receipt(group, message)
             self.running += 1
@@ -148,9 +153,8 @@ class _Member:
             await self._drained
         self.group.members.remove(self)
         pending, self.pending = self.pending, deque()
-        for message in pending:  # not yet handled: back to the group
-            message.receipt = None
-            self.group.put(message)
+        for waiting in pending:  # not yet handled: back to the group
+            self.group.put(Message(*waiting))
         self.group.broker.forget(self.group)
 
 
@@ -164,10 +168,11 @@ class _Group:
         self.turn = 0
 
     def put(self, message: Message) -> None:
+        """Deliver ``message`` to one member (which copies what it keeps), or keep a copy while none runs."""
         members = self.members
         if not members:
             if self.durable:
-                self.backlog.append(message)
+                self.backlog.append(_copy(message))
             return
         self.turn = (self.turn + 1) % len(members)
         members[self.turn].put(message)
@@ -208,7 +213,7 @@ class _Broker:
             self.tell("send", message)
         groups = self.endpoint_groups(message.subject)
         if groups:
-            groups[0].put(_copy(message))
+            groups[0].put(message)
         else:
             self.parked.setdefault(message.subject, []).append(_copy(message))
 
@@ -217,7 +222,7 @@ class _Broker:
             self.tell("publish", message)
         for group in self.subscription_groups(message.subject):
             if group.members or (durable and group.durable):
-                group.put(_copy(message))
+                group.put(message)
 
     def due(self, message: Message, publish: bool) -> None:
         """A delayed message is due: carried out as if sent now."""

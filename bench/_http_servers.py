@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.kind == "gateway":
         from interlink.gateway import serve
 
-        _run(serve(gateway_config(args.prefix), args.nats_url, "127.0.0.1", args.port, reuse_port=args.reuse_port),
-             args.loop)
+        reuse = {"reuse_port": True} if args.reuse_port else {}  # an older interlink (a baseline) has no such option
+        _run(serve(gateway_config(args.prefix), args.nats_url, "127.0.0.1", args.port, **reuse), args.loop)
     elif args.kind == "interlink-service":
         _run(interlink_service(args.nats_url, args.prefix), args.loop)
     else:

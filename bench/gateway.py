@@ -84,7 +84,8 @@ def _median(runs: list[Run]) -> Run:
 def run_sides(specs: list[Spec], args: argparse.Namespace, notes: list[str]) -> dict[str, list[Run]]:
     """Start every side, measure them in interleaved rounds, stop them; the runs of each side."""
     prefix = f"bench.http{os.getpid()}"  # subjects of this run only: other runs may share the broker
-    sides = [Running(spec, args.nats_url, prefix) for spec in specs]
+    # each side its own subjects: a baseline side may speak an older wire, and no side's service helps another's
+    sides = [Running(spec, args.nats_url, f"{prefix}.{spec.key}") for spec in specs]
     runs: dict[str, list[Run]] = {}
     try:
         for side in sides:

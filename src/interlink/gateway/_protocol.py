@@ -95,7 +95,51 @@ class _Cycle(RequestResponseCycle):
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """What ``server_config`` gives uvicorn as its ``http`` protocol."""
+    """What ``server_config`` gives uvicorn as its ``http`` protocol.
+
+    The keep-alive timeout is kept with one timer per idle spell of a connection
+    rather than one armed after every response and cancelled by the next request:
+    when it fires on a connection that was busy in between, it waits again for
+    the rest of the timeout from the end of the last response.
+    """
+
+    _idle_since: float | None = None  # when the last response ended, while no request is in progress
+
+    def _unset_keepalive_if_required(self) -> None:  # data came in (or the connection ends): not idle
+        self._idle_since = None
+
+    def on_response_complete(self) -> None:  # uvicorn's, but for the timer
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self._arm(self.timeout_keep_alive)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
+    def _arm(self, delay: float) -> None:
+        self.timeout_keep_alive_task = self.loop.call_later(delay, self.timeout_keep_alive_handler)
+
+    def timeout_keep_alive_handler(self) -> None:
+        self.timeout_keep_alive_task = None
+        idle = self._idle_since
+        if idle is None:  # busy now: the next response arms it again
+            return
+        left = idle + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self._arm(left)
+        elif not self.transport.is_closing():
+            self.transport.close()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         cycle.__class__ = _Cycle  # uvicorn builds the cycle; its task has not run yet, so it runs as ours

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from re import Pattern
 from typing import Any, Protocol
 
-from starlette.convertors import Convertor
+from starlette.convertors import Convertor, StringConvertor
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -49,6 +49,7 @@ class _Path:
     convertors: dict[str, Convertor[Any]]
     http: dict[str, Endpoint] = field(default_factory=dict)
     websocket: Endpoint | None = None
+    plain: bool = False  # every parameter a string: the match's groups are the parameters
 
 
 class Router:
@@ -61,7 +62,8 @@ class Router:
         for method, path, endpoint in routes:
             if path not in paths:
                 regex, _, convertors = compile_path(path)
-                paths[path] = _Path(regex, convertors)
+                paths[path] = _Path(regex, convertors, plain=all(isinstance(c, StringConvertor)
+                                                                 for c in convertors.values()))
             if method == "WEBSOCKET":
                 paths[path].websocket = endpoint
             else:
@@ -82,7 +84,8 @@ class Router:
                 allowed.extend(entry.http)
                 continue
             params = found.groupdict()
-            scope["path_params"] = {k: entry.convertors[k].convert(v) for k, v in params.items()}
+            scope["path_params"] = params if entry.plain else {k: entry.convertors[k].convert(v)
+                                                               for k, v in params.items()}
             scope.setdefault("state", {})[ROUTE] = endpoint
             await self.app(scope, receive, send)
             return

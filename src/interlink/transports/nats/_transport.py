@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import re
 import ssl
 import uuid
@@ -52,7 +51,8 @@ from interlink._errors import BrokerError, ConnectionLost, InterlinkError, NoRes
 from interlink.transports._wire import fit
 from interlink.transports.base import Backlog, Binding, Handler, Message, Subscription, TapHandler, Transport
 from interlink.transports.nats import _tap
-from interlink.transports.nats._client import FastClient, parse_headers
+from interlink.transports.nats._calls import Calls, Reply
+from interlink.transports.nats._client import FastClient
 from interlink.transports.nats._consumer import FRAMED, Consumer
 from interlink.transports.nats._delayed import Delayed, delayed_stream, has_schedules
 from interlink.transports.nats._frame import frame, unframe
@@ -103,14 +103,6 @@ def _header_cost(name: str, value: str) -> int:
     return len(name.encode()) + len(value.encode()) + 4  # "name: value\r\n"
 
 
-Reply = tuple[bytes, "dict[str, str] | None"]  # a reply's payload and headers
-
-
-def _expire(future: asyncio.Future[Reply | None]) -> None:
-    if not future.done():
-        future.set_result(None)  # None means: no reply in time
-
-
 class NatsTransport(Transport):
     """A connection to a NATS server with JetStream (see the module docstring)."""
 
@@ -122,10 +114,7 @@ class NatsTransport(Transport):
         self._framed = self.options.envelope == "frame"
         self._client: FastClient | None = None
         self._js: JetStream | None = None
-        self._pending: dict[str, asyncio.Future[Reply | None]] = {}
-        self._tokens = itertools.count(1)
-        self._prefix = ""
-        self._prefix_len = 0
+        self._calls = Calls()
         self._room = 0
         self._starting: asyncio.Future[BaseException] | None = None
         self._start_errors: list[Exception] = []
@@ -144,10 +133,9 @@ class NatsTransport(Transport):
         client = FastClient()
         await self._connect(client)
         try:
-            self._prefix = f"{client.new_inbox()}."
-            self._prefix_len = len(self._prefix)
+            self._calls.prefix = f"{client.new_inbox()}."
             with broker_errors(self.url, "subscribe"):
-                self._inboxes.append(await client.subscribe_direct(f"{self._prefix}*", self._on_reply))
+                self._inboxes.append(await client.subscribe_direct(f"{self._calls.prefix}*", self._calls.on_reply))
             self._js = JetStream(client, self.options)
             schedules = has_schedules(str(client._server_info.get("version", "")))
             self._js.streams = (*self._js.streams, delayed_stream(self.options, self._js.replicas, schedules))
@@ -200,6 +188,7 @@ class NatsTransport(Transport):
             consumer.abort()
         for task in list(self._tasks):
             task.cancel()
+        self._calls.stop()
         if self._js is not None:
             await self._js.settler.flush()
         with contextlib.suppress(Exception):
@@ -227,9 +216,7 @@ class NatsTransport(Transport):
             log.warning("NATS %s: %s%s", safe_url(self.url), describe(exc), more)
 
     async def _on_disconnect(self) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(ConnectionLost(f"{safe_url(self.url)}: connection lost"))
+        self._calls.fail(ConnectionLost(f"{safe_url(self.url)}: connection lost"))
 
     async def _on_reconnect(self) -> None:
         log.info("NATS %s: reconnected", safe_url(self.url))
@@ -270,26 +257,17 @@ class NatsTransport(Transport):
             raise ConnectionLost(f"{safe_url(self.url)}: not connected (reconnecting)")
         if len(body) > self._room:
             self._check_size(body, headers)
-        token = str(next(self._tokens))
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Reply | None] = loop.create_future()
-        self._pending[token] = future
-        timer = loop.call_later(timeout, _expire, future)
+        calls = self._calls
+        token, future = calls.open(timeout)
         try:
-            await client.post(subject, body, self._prefix + token, headers)
+            await client.post(subject, body, calls.prefix + token, headers)
             return await future
         except InterlinkError:
             raise
         except Exception as exc:
             raise translate(exc, self.url, subject) from None
         finally:
-            timer.cancel()
-            del self._pending[token]
-
-    def _on_reply(self, subject: bytes, reply: bytes, data: bytes, raw_headers: bytes | None) -> None:
-        future = self._pending.get(subject[self._prefix_len:].decode(errors="replace"))
-        if future is not None and not future.done():  # else the requester gave up: dropped
-            future.set_result((data, parse_headers(raw_headers) if raw_headers is not None else None))
+            calls.close(token)
 
     async def request(self, message: Message, timeout: float) -> Message:
         body, wire_headers = self._wire(message)

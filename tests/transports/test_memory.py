@@ -150,3 +150,33 @@ async def test_stopping_waits_for_requests_handled_in_their_requesters_tasks() -
         assert await caller == 1
     finally:
         await bus.close()
+
+
+async def test_a_loop_of_answered_requests_lets_other_tasks_run() -> None:
+    svc = Service(unique("svc"))
+    subject = unique()
+
+    @svc.endpoint(subject)
+    async def echo(n: int) -> int:
+        return n
+
+    ticks = 0
+
+    async def other() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    bus = await connect()
+    try:
+        await bus.serve(svc)
+        task = asyncio.ensure_future(other())
+        await asyncio.sleep(0)
+        before = ticks
+        for n in range(1000):
+            assert await bus.request(subject, n) == n
+        assert ticks > before
+        task.cancel()
+    finally:
+        await bus.close()

@@ -43,6 +43,8 @@ MAX_ROUTES = 4096  # subjects whose matching subscription groups are remembered 
 # requests handled in their requester's task, one inside the other's handler: past this depth a
 # request is queued to a worker instead, so that a chain of nested calls does not grow the stack unbounded
 MAX_NESTING = 16
+# deliveries handled in a row without the event loop's turn (handlers that never suspend); then it gets one
+YIELD_EVERY = 128
 _nesting: contextvars.ContextVar[int] = contextvars.ContextVar("interlink_memory_nesting", default=0)
 
 
@@ -125,6 +127,7 @@ class _Member:
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         pending, idle, handler, group = self.pending, self.idle, self.handler, self.group
+        handled = 0
         while not self.stopped:
             if not pending or self.running >= self.limit:
                 waiter = loop.create_future()
@@ -141,6 +144,10 @@ class _Member:
                 pass
             finally:
                 self.done()
+            handled += 1
+            if handled >= YIELD_EVERY:  # a long backlog of handlers that never suspend lets others run too
+                handled = 0
+                await asyncio.sleep(0)
 
     async def stop(self) -> None:
         self.stopped = True
@@ -199,6 +206,7 @@ class _Broker:
         self.parked: dict[str, list[Message]] = {}
         self.addresses: dict[str, Callable[[Message], None]] = {}
         self.dead: list[Message] = []
+        self.unyielded = 0  # requests answered in their requesters' tasks since the loop last had a turn
         self.taps: list[TapHandler] = []
         # subject -> endpoint groups, and subject -> subscription groups matching it; rebuilt on change
         self.endpoints: dict[str, list[_Group]] = {}
@@ -341,6 +349,10 @@ class MemoryTransport(Transport):
                         await _go_on_here(*suspended, timeout - (time.monotonic() - started), message)
                 finally:
                     member.done()
+                broker.unyielded += 1
+                if broker.unyielded >= YIELD_EVERY:  # a caller's loop of answered requests lets others run too
+                    broker.unyielded = 0
+                    await asyncio.sleep(0)
                 if slot.reply is not None:
                     return slot.reply
             else:

@@ -45,6 +45,7 @@ class _Randomness:
 
 _split = struct.Struct("16s" * (_Randomness.SIZE // 16)).unpack  # 16-byte pieces, split in C
 _random = _Randomness()
+_take = _random.take
 
 VERSION = "il-v"  # the protocol version of the envelope (docs/protocol.md)
 PROTOCOL = 1  # the version this interlink speaks; bumped only for changes old receivers would misread
@@ -79,14 +80,17 @@ _EARLIEST, _LATEST = 0.0, 1e11
 
 def new_id() -> str:
     """128 random bits as 32 hex digits (as unique as a uuid4, without building a UUID object)."""
-    return _random.next()
+    try:
+        return _take()  # the pool's next value, without a call of ours in between
+    except IndexError:
+        return _random.next()
 
 
 def new_traceparent(parent: str | None = None) -> str:
     """Continue the trace of ``parent`` (a new span id) or start a new trace."""
     if parent and len(parent) == 55 and parent[2] == "-":
-        return f"00-{parent[3:35]}-{_random.next()[:16]}-{parent[53:55]}"
-    return f"00-{_random.next()}-{_random.next()[:16]}-01"
+        return f"00-{parent[3:35]}-{new_id()[:16]}-{parent[53:55]}"
+    return f"00-{new_id()}-{new_id()[:16]}-01"
 
 
 def deadline_in(seconds: float) -> str:

@@ -98,7 +98,8 @@ class _Member:
         """Keep a delivery of ``message``, with headers of its own."""
         self.pending.append((message.subject, message.body, dict(message.headers), message.reply_to,
                              message.attempt))
-        self.wake()
+        if self.idle or len(self.workers) < self.limit:  # else every worker is busy and will come for it
+            self.wake()
 
     def wake(self) -> None:
         """A delivery waits: an idle worker takes it, or a new one while under the limit."""
@@ -228,7 +229,8 @@ class _Broker:
     def publish(self, message: Message, durable: bool) -> None:
         if self.taps:
             self.tell("publish", message)
-        for group in self.subscription_groups(message.subject):
+        groups = self.routes.get(message.subject)
+        for group in self.subscription_groups(message.subject) if groups is None else groups:
             if group.members or (durable and group.durable):
                 group.put(message)
 
@@ -366,7 +368,7 @@ class MemoryTransport(Transport):
         self.broker.send(message)
 
     async def publish(self, message: Message, *, durable: bool = True) -> None:
-        self.broker.publish(message, durable)
+        (self._broker or self.broker).publish(message, durable)  # the property only to raise when not started
 
     async def schedule(self, message: Message, due: float, *, publish: bool) -> None:
         """Held by the process's broker on a loop timer (as durable as the memory broker: the process)."""

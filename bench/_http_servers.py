@@ -131,14 +131,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
     parser.add_argument("--prefix", default="bench.http")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
-    parser.add_argument("--reuse-port", action="store_true", help="gateway: one of several workers on the port")
+    parser.add_argument("--reuse-port", action="store_true", help="hello, gateway: one of several on the port")
     args = parser.parse_args(argv)
     if args.kind == "hello":
         import uvicorn
 
         from interlink.gateway import server_config
 
-        _run(uvicorn.Server(server_config(hello, "127.0.0.1", args.port)).serve(), args.loop)
+        sockets = None
+        if args.reuse_port:  # one of several on the port, as gateway workers are
+            from interlink.gateway._workers import listening_socket
+
+            sockets = [listening_socket("127.0.0.1", args.port, reuse_port=True)]
+        _run(uvicorn.Server(server_config(hello, "127.0.0.1", args.port)).serve(sockets=sockets), args.loop)
     elif args.kind == "fastapi":
         _uvicorn(fastapi_app(args.nats_url, args.prefix), args.port, args.loop)
     elif args.kind == "gateway":

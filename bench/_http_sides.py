@@ -40,10 +40,11 @@ class Spec:
     workers: int = 1  # server processes on the port (SO_REUSEPORT), for the gateway
 
 
-def workers_side(workers: int) -> Spec:
-    """The gateway with ``workers`` processes on its port (and the one service process behind them)."""
-    return Spec(f"gateway-w{workers}", f"(b) gateway, {workers} workers", "gateway", "interlink-service",
-                workers=workers)
+def workers_sides(workers: int) -> list[Spec]:
+    """The bare app and the gateway with ``workers`` processes on their port (one service behind the gateway)."""
+    return [Spec(f"hello-w{workers}", f"(a) hello, {workers} workers", "hello", None, workers=workers),
+            Spec(f"gateway-w{workers}", f"(b) gateway, {workers} workers", "gateway", "interlink-service",
+                 workers=workers)]
 
 
 HELLO = Spec("hello", "(a) bare ASGI hello", "hello", None)

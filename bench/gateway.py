@@ -12,7 +12,7 @@ Rounds interleave the sides; each side's median round (by req/s) is kept.
     python -m bench.gateway --quick         # a smoke run of a few seconds
     python -m bench.gateway --json | --markdown
     python -m bench.gateway --baseline ../before/src   # the same rounds with an older interlink beside
-    python -m bench.gateway --workers 1,2   # also the gateway with 2 processes on its port: the scaling curve
+    python -m bench.gateway --workers 1,2   # also hello and the gateway with 2 processes on a port: the scaling
 
 Exit status: 0 when every side was measured (targets are reported, not enforced),
 1 when a side failed, 2 on bad arguments or when wrk is missing.
@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench._http_sides import FASTAPI, GATEWAY, GATEWAY_ASYNCIO, HELLO, Run, Running, Spec, measure, workers_side
+from bench._http_sides import FASTAPI, GATEWAY, GATEWAY_ASYNCIO, HELLO, Run, Running, Spec, measure, workers_sides
 from bench._machine import broker_version, cpu_snapshot, load, machine
 from bench._wrk import WrkMissing, version
 
@@ -55,9 +55,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare-loops", action="store_true", help="also (b) on the asyncio loop")
     parser.add_argument("--baseline", metavar="SRC", help="also (b) with interlink imported from SRC (another "
                         "checkout's src directory), in the same interleaved rounds: before/after a change")
-    parser.add_argument("--workers", default="1", metavar="N,M,...", help="gateway worker counts to measure "
-                        "(SO_REUSEPORT, one service behind them); 1 is the (b) side; each other count a side of its "
-                        "own, reported as a ratio to (b)")
+    parser.add_argument("--workers", default="1", metavar="N,M,...", help="worker counts to measure (SO_REUSEPORT): "
+                        "for each count but 1, (a) and (b) with that many processes on their port (one service "
+                        "behind the gateway), each reported as a ratio to its one-process side")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = parser.parse_args(argv)
@@ -128,7 +128,7 @@ def report(specs: list[Spec], runs: dict[str, list[Run]]) -> tuple[list[dict[str
             rows.append({"side": spec.key, "label": spec.label, **best.to_json(),
                          "rounds": [r.wrk.rate for r in runs[spec.key]]})
     ratios = []
-    scaling = [(s.key, "gateway", None, f"{s.workers} gateway workers over 1") for s in specs if s.workers > 1]
+    scaling = [(s.key, s.server, None, f"{s.workers} {s.server} processes over 1") for s in specs if s.workers > 1]
     for top, bottom, target, says in [*RATIOS, *scaling]:
         if top in runs and bottom in runs and len(runs[top]) == len(runs[bottom]):
             rounds = sorted(a.wrk.rate / b.wrk.rate for a, b in zip(runs[top], runs[bottom], strict=True)
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: NATS at {args.nats_url} is {info['nats']}", file=sys.stderr)
         return 1
     specs = [HELLO, GATEWAY, FASTAPI] + ([GATEWAY_ASYNCIO] if args.compare_loops else [])
-    specs += [workers_side(n) for n in args.workers if n > 1]
+    specs += [spec for n in args.workers if n > 1 for spec in workers_sides(n)]
     if args.baseline:
         specs.append(Spec("gateway-baseline", "(b) baseline", "gateway", "interlink-service",
                           pythonpath=str(Path(args.baseline).resolve())))

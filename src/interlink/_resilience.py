@@ -265,6 +265,7 @@ class Policies:
         self._resolved: dict[str, Policy | None] = {}
         self._breakers: dict[tuple[str, Breaker], CircuitBreaker] = {}
         self._bulkheads: dict[tuple[str, int], Bulkhead] = {}
+        self._last: dict[str, tuple[Policy, Bulkhead | None, CircuitBreaker | None]] = {}
 
     def policy_for(self, subject: str) -> Policy | None:
         try:
@@ -298,56 +299,75 @@ class Policies:
     def bulkheads(self) -> dict[str, Bulkhead]:
         return {subject: b for (subject, _), b in self._bulkheads.items()}
 
+    def _guards(self, subject: str, policy: Policy) -> tuple[Policy, Bulkhead | None, CircuitBreaker | None]:
+        """The bulkhead and breaker of ``policy`` on ``subject``, cached by subject for the policy last used
+        there: found by identity, without hashing the policy's settings on every call."""
+        guards = self._last.get(subject)
+        if guards is None or guards[0] is not policy:
+            guards = self._last[subject] = (
+                policy,
+                None if policy.max_concurrent is None else self.bulkhead(subject, policy.max_concurrent),
+                None if policy.breaker is None else self.breaker(subject, policy.breaker))
+        return guards
+
     async def call(self, subject: str, attempt: Callable[[float], Awaitable[T]], timeout: float,
                    policy: Policy | None = None) -> T:
-        """Run ``attempt(seconds)`` under the policy of the call (else of the target)."""
+        """Run ``attempt(seconds)`` under the policy of the call (else of the target).
+
+        One coroutine for the layers (this runs for every request): fallback, bulkhead, then the
+        attempts, each through the breaker.
+        """
         policy = policy or self.policy_for(subject)
         if policy is None:
             return await attempt(timeout)
+        _, bulkhead, breaker = self._guards(subject, policy)
         try:
-            if policy.max_concurrent is None:
-                return await self._retried(subject, attempt, timeout, policy)
-            with self.bulkhead(subject, policy.max_concurrent):
-                return await self._retried(subject, attempt, timeout, policy)
+            if bulkhead is not None:
+                if bulkhead.in_flight >= bulkhead.limit:
+                    raise Overloaded(f"{bulkhead.limit} requests already outstanding")
+                bulkhead.in_flight += 1
+            try:
+                loop = asyncio.get_running_loop()
+                end = loop.time() + timeout
+                attempts = policy.retry.attempts if policy.idempotent else 1
+                cap = policy.timeout
+                n = 1
+                while True:
+                    seconds = end - loop.time() if n > 1 else timeout
+                    if cap is not None and cap < seconds:
+                        seconds = cap
+                    try:
+                        if breaker is None:
+                            return await attempt(seconds)
+                        # a closed breaker lets every call through: its state is read without the property
+                        probe = False if breaker._state == "closed" else breaker.allow()
+                        failed: bool | None = None
+                        try:
+                            result = await attempt(seconds)
+                        except Exception as exc:
+                            failed = is_failure(exc) and not isinstance(exc, Overloaded)
+                            raise
+                        else:
+                            failed = False
+                            return result
+                        finally:
+                            breaker.record(failed, probe)
+                    except Exception as exc:
+                        if n == attempts or not _retryable(exc):
+                            raise
+                        pause = policy.retry.delay(n)
+                        if loop.time() + pause >= end:  # no time left for another attempt
+                            raise
+                        await asyncio.sleep(pause)
+                    n += 1
+            finally:
+                if bulkhead is not None:
+                    bulkhead.in_flight -= 1
         except Exception as exc:
             if not policy.has_fallback or not is_failure(exc):
                 raise
             value: T = await _fall_back(policy.fallback, exc)  # the caller's own fallback, of its own type
             return value
-
-    async def _retried(self, subject: str, attempt: Callable[[float], Awaitable[T]], timeout: float,
-                       policy: Policy) -> T:
-        """The attempts, each through the breaker (one coroutine for all: this runs for every request)."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        attempts = policy.retry.attempts if policy.idempotent else 1
-        breaker = self.breaker(subject, policy.breaker) if policy.breaker is not None else None
-        for n in range(1, attempts + 1):
-            left = end - loop.time()
-            seconds = min(left, policy.timeout or left)
-            try:
-                if breaker is None:
-                    return await attempt(seconds)
-                probe = breaker.allow()
-                failed: bool | None = None
-                try:
-                    result = await attempt(seconds)
-                except Exception as exc:
-                    failed = is_failure(exc) and not isinstance(exc, Overloaded)
-                    raise
-                else:
-                    failed = False
-                    return result
-                finally:
-                    breaker.record(failed, probe)
-            except Exception as exc:
-                if n == attempts or not _retryable(exc):
-                    raise
-                pause = policy.retry.delay(n)
-                if loop.time() + pause >= end:  # no time left for another attempt
-                    raise
-                await asyncio.sleep(pause)
-        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
 async def _fall_back(fallback: Any, exc: Exception) -> Any:

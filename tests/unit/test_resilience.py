@@ -236,6 +236,21 @@ async def test_breaker_opens_per_target_and_stops_calling_it(bus: interlink.Bus)
     assert bus.policies.breakers()["flaky.get"].state == "closed"
 
 
+async def test_policies_alternating_on_one_subject_keep_their_own_breakers(bus: interlink.Bus) -> None:
+    flaky = Flaky(failures=1000)
+    await serve_flaky(bus, flaky)
+    strict = Policy(breaker=Breaker(min_calls=2, cool_down=60))
+    lenient = Policy(breaker=Breaker(min_calls=100, cool_down=60))
+    for policy in (strict, lenient, strict):
+        with pytest.raises(RemoteError):
+            await bus.request("flaky.get", "x", policy=policy)
+    with pytest.raises(CircuitOpen):  # the strict breaker saw its own two failures, not the lenient one's
+        await bus.request("flaky.get", "x", policy=strict)
+    with pytest.raises(RemoteError):  # the lenient breaker is still closed
+        await bus.request("flaky.get", "x", policy=lenient)
+    assert flaky.calls == 4
+
+
 async def test_fallback_value_and_functions(bus: interlink.Bus) -> None:
     assert await bus.request("nobody.home", 1, policy=Policy(fallback={"cached": True})) == {"cached": True}
     seen: list[BaseException] = []

@@ -240,8 +240,10 @@ class RabbitCluster:
                 self.nodes.append(OwnRabbit(cookie=cookie, wait=False))
             for node in self.nodes:
                 node.wait()
-            with ThreadPoolExecutor() as pool:  # the joins at once: each rabbitmqctl call boots a VM
-                list(pool.map(self._join, self.nodes[1:]))
+            with ThreadPoolExecutor() as pool:  # at once: each rabbitmqctl call boots a VM
+                list(pool.map(lambda node: node.ctl("stop_app"), self.nodes[1:]))
+            for node in self.nodes[1:]:  # one join at a time: two joining at once can fail mnesia's start
+                self._join(node)
         except BaseException:
             self.stop()
             raise
@@ -249,9 +251,12 @@ class RabbitCluster:
         self.url = f"amqp://guest:guest@{hosts}/"
 
     def _join(self, node: OwnRabbit) -> None:
-        node.ctl("stop_app")
         node.ctl("join_cluster", self.nodes[0].nodename)
-        node.ctl("start_app")
+        try:
+            node.ctl("start_app")
+        except RuntimeError:  # mnesia's start lost a race with the seed's schema sync: once more
+            time.sleep(3)
+            node.ctl("start_app")
 
     def leader(self, queue: str) -> OwnRabbit:
         """The node leading quorum queue ``queue`` (asked of a running node)."""

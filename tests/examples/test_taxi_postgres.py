@@ -93,7 +93,10 @@ async def test_interlink_run_keeps_the_taxi_state_in_postgresql_across_two_proce
             procs.append(start("run", "interlink.examples.taxi.app:app", "--broker", url, "--only", only, "--json",
                                *extra, env=env))
         for proc in procs:
-            assert proc.stdout is not None and json.loads(proc.stdout.readline())["app"] == "taxi"
+            assert proc.stdout is not None and proc.stderr is not None
+            line = proc.stdout.readline()
+            assert line, f"exit {proc.wait(10)}: {proc.stderr.read()[-3000:]}"
+            assert json.loads(line)["app"] == "taxi"
         token = jwt.encode({"sub": "p-pg", "aud": "taxi-phone", "exp": int(time.time()) + 300},
                            "taxi-demo-secret-change-me-in-production", algorithm="HS256")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0,

@@ -103,6 +103,18 @@ async def init_schema(dsn: str, schema: str = "public") -> None:
     pool = await create_pool(dsn, 1, 1)
     try:
         async with pool.acquire() as conn:
-            await conn.execute(DDL.format(s=check_schema(schema)))
+            await create_once(conn, DDL.format(s=check_schema(schema)))
     finally:
         await pool.close()
+
+
+DDL_LOCK = 0x696E746C  # one advisory lock key for interlink's schema creation ("intl")
+
+
+async def create_once(conn: Any, ddl: str) -> None:
+    """Run ``ddl`` (``CREATE ... IF NOT EXISTS``) under a transaction-scoped advisory lock: PostgreSQL's
+    ``IF NOT EXISTS`` is not safe against itself, so processes starting together would otherwise fail
+    with a duplicate key in its catalogue."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", DDL_LOCK)
+        await conn.execute(ddl)

@@ -17,6 +17,7 @@ from interlink import Bus, Context
 from interlink.examples.taxi.messages import Assignment, Payment, RideRequest
 from interlink.examples.taxi.store import Ride, Unit
 from interlink.outbox import Outbox, Transaction, init_schema
+from interlink.outbox._schema import create_once
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS {s}.taxi_rides (
@@ -46,7 +47,7 @@ class PostgresStore:
         await init_schema(dsn, schema)
         outbox = await Outbox(bus, dsn, schema=schema).start()
         async with outbox.pool.acquire() as conn:
-            await conn.execute(TABLES.format(s=outbox.schema))
+            await create_once(conn, TABLES.format(s=outbox.schema))
         for _ in range(relays):
             await outbox.start_relay()
         return cls(outbox)
